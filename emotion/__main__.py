@@ -1,0 +1,7 @@
+"""``python -m emotion``: see :mod:`emotion.cli`."""
+
+import sys
+
+from emotion.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""Command line: ``python -m emotion analyze PATH... [--out results.json] [--csv results.csv]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from emotion.detect import ModelUnavailable
+from emotion.export import to_csv, to_json, write_atomic
+from emotion.media import media_kind
+from emotion.settings import Settings
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Expand folders into the media files they hold (sorted); keep files as given."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and media_kind(f) != "unknown")
+        else:
+            out.append(p)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the CLI's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m emotion", description="Facial and vocal emotion analysis of media files."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="analyse images, videos, audio files or folders of them")
+    a.add_argument("paths", nargs="+", help="files or folders")
+    a.add_argument("--out", help="write the JSON result records here (default: print them)")
+    a.add_argument("--csv", help="also write a CSV here, one row per face and voice segment")
+    d = Settings()
+    a.add_argument(
+        "--max-frames", type=int, default=d.max_frames, help="frames sampled evenly over a video (default %(default)s)"
+    )
+    a.add_argument(
+        "--fps", type=float, default=d.fps, help="sample this many frames per second instead of --max-frames"
+    )
+    a.add_argument("--workers", type=int, default=d.workers, help="parallel frame workers (default %(default)s)")
+    a.add_argument("--face-crop", action="store_true", help="treat each image as an already-cropped face")
+    a.add_argument("--face-backend", default=d.face_backend, help="facial-emotion model: default or deepface")
+    a.add_argument("--detector", default=d.detector, help="face detector: haar (default) or a DeepFace backend name")
+    a.add_argument("--max-duration", type=float, default=d.max_duration, help="seconds analysed per file; 0 = all")
+    a.add_argument("--no-audio", action="store_true", help="skip the voice analysis")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def analyze_command(args: argparse.Namespace) -> int:
+    """Run ``analyze``; return the exit code (1 if any file failed, 2 if a model could not load)."""
+    from tqdm import tqdm
+
+    from emotion.pipeline import Models, analyze_file
+
+    settings = Settings(
+        max_frames=args.max_frames,
+        fps=args.fps,
+        workers=args.workers,
+        face_crop=args.face_crop,
+        face_backend=args.face_backend,
+        detector=args.detector,
+        max_duration=args.max_duration,
+        audio=not args.no_audio,
+    )
+    files = expand(args.paths)
+    if not files:
+        print("error: no media files found in the given paths", file=sys.stderr)
+        return 1
+    try:
+        models = Models.load(settings)
+    except ModelUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = []
+    bar = tqdm(files, unit="file", disable=args.quiet, file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name[:30])
+        result = analyze_file(path, settings, models)
+        results.append(result)
+        if result.error:
+            tqdm.write(f"{path}: {result.error}", file=sys.stderr)
+    text = to_json(results)
+    if args.out:
+        write_atomic(args.out, text)
+    else:
+        print(text)
+    if args.csv:
+        write_atomic(args.csv, to_csv(results))
+    failed = sum(r.error is not None for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m emotion``."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return analyze_command(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2

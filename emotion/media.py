@@ -1,0 +1,207 @@
+"""Reading media: what kind a file is, images, and videos decoded as a stream.
+
+Videos are never held in memory: :func:`iter_video_frames` decodes with PyAV and yields
+only the sampled frames, so memory stays flat whatever the length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v"}
+AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus"}
+
+
+class MediaError(Exception):
+    """A file that cannot be read; the message is one line, fit to show a user."""
+
+
+def media_kind(path: str | Path) -> str:
+    """Return "image", "video", "audio" or "unknown" from the file's extension."""
+    ext = Path(path).suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    if ext in AUDIO_EXTS:
+        return "audio"
+    return "unknown"
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as 8-bit BGR, whatever its channels or depth.
+
+    Alpha is composited on white, grayscale is expanded to three channels and
+    16-bit images are scaled to 8 bits.
+
+    Raises:
+        MediaError: If the file is empty or not a decodable image.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise MediaError("the file is empty (0 bytes)")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise MediaError("not a readable image (corrupt, or not the format its extension says)")
+    return to_bgr8(img)
+
+
+def to_bgr8(img: np.ndarray) -> np.ndarray:
+    """Convert any decoded image (gray, BGRA, 16-bit, float) to 8-bit BGR."""
+    if img.dtype == np.uint16:
+        img = (img / 257.0).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = img[:, :, :3].astype(np.float32)
+        return (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return img[:, :, :3]
+
+
+@dataclass
+class VideoInfo:
+    """What a video's container says about it."""
+
+    duration: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    has_audio: bool
+
+
+def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
+    import av
+
+    if path.stat().st_size == 0:
+        raise MediaError("the file is empty (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(f"not a readable video ({_short(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise MediaError("the file has no video stream")
+    return container
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(": '")[0][:120]
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read a video's duration, frame rate, size and whether it has audio.
+
+    Raises:
+        MediaError: If the file is empty, corrupt or holds no video stream.
+    """
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        frames = int(stream.frames) or int(round(duration * fps))
+        ctx = stream.codec_context
+        return VideoInfo(
+            duration, fps, frames, int(ctx.width or 0), int(ctx.height or 0), bool(container.streams.audio)
+        )
+
+
+def sample_times(duration: float, max_frames: int = 21, fps: float = 0.0) -> list[float]:
+    """Return the times to sample, evenly spread over the whole duration.
+
+    Args:
+        duration: Seconds of video.
+        max_frames: Number of frames when ``fps`` is 0.
+        fps: Frames per second to sample; wins over ``max_frames`` when > 0.
+    """
+    if duration <= 0:
+        return [0.0]
+    n = max(1, int(duration * fps)) if fps > 0 else max(1, max_frames)
+    step = duration / n
+    return [round(step * (i + 0.5), 4) for i in range(n)]
+
+
+def iter_video_frames(
+    path: str | Path, times: list[float], max_side: int = 0
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode a video as a stream and yield the frame nearest each requested time.
+
+    Rotation flags in the container are applied. Only one decoded frame is held at a time.
+
+    Args:
+        path: The video file.
+        times: Sorted sample times in seconds.
+        max_side: If > 0, frames larger than this are shrunk to it (keeps 4K cheap).
+
+    Yields:
+        (frame index, time in seconds, BGR image).
+
+    Raises:
+        MediaError: If the video cannot be decoded at all.
+    """
+    import av
+
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        pending = list(times)
+        prev = None
+        index = -1
+        try:
+            for frame in container.decode(stream):
+                index += 1
+                t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 25)
+                while pending and t >= pending[0]:
+                    # the frame nearest the requested time: this one or the one before it
+                    use = (
+                        prev
+                        if prev is not None and abs(prev[1] - pending[0]) < abs(t - pending[0])
+                        else (index, t, frame)
+                    )
+                    yield use[0], use[1], _to_bgr(use[2], max_side)
+                    pending.pop(0)
+                if not pending:
+                    return
+                prev = (index, t, frame)
+        except av.error.FFmpegError as exc:
+            if index < 0:
+                raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
+        if index < 0:
+            raise MediaError("the video holds no decodable frames")
+        if pending and prev is not None:  # the stream ended early (truncated file): use the last frame once
+            yield prev[0], prev[1], _to_bgr(prev[2], max_side)
+
+
+def _to_bgr(frame, max_side: int) -> np.ndarray:  # noqa: ANN001
+    img = frame.to_ndarray(format="bgr24")
+    rotation = getattr(frame, "rotation", 0) or 0
+    if rotation % 360:
+        code = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}.get(
+            int(rotation) % 360
+        )
+        if code is not None:
+            img = cv2.rotate(img, code)
+    if max_side and max(img.shape[:2]) > max_side:
+        s = max_side / max(img.shape[:2])
+        img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+    return img

@@ -1,0 +1,57 @@
+"""Analysis settings: one dataclass, shared by the CLI, the app and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class Settings:
+    """Every knob of an analysis, with the defaults an analyst gets.
+
+    Attributes:
+        max_frames: Frames sampled evenly over a video when ``fps`` is not set.
+        fps: Target sampled frames per second; overrides ``max_frames`` when > 0.
+        workers: Threads that analyse sampled frames in parallel.
+        face_backend: Facial-emotion model: "default" (shipped ONNX) or "deepface".
+        detector: Face detector: "haar" (offline default) or a DeepFace backend name.
+        face_crop: Treat each image as an already-cropped face and skip detection.
+        min_face: Smallest face side, in pixels of the original frame.
+        min_blur: Smallest variance of the Laplacian of a face crop (lower is blurrier).
+        min_brightness: Darkest accepted mean frame brightness (0..255).
+        max_brightness: Brightest accepted mean frame brightness (0..255).
+        max_faces: Most faces analysed per frame (the largest are kept).
+        max_duration: Seconds of media analysed; 0 means all.
+        audio: Whether to analyse the voice.
+        denoise: Apply noise reduction before voice features.
+        segment_seconds: Voice window length.
+        segment_hop: Seconds between voice window starts.
+    """
+
+    max_frames: int = 21
+    fps: float = 0.0
+    workers: int = 2
+    face_backend: str = "default"
+    detector: str = "haar"
+    face_crop: bool = False
+    min_face: int = 40
+    min_blur: float = 20.0
+    min_brightness: float = 40.0
+    max_brightness: float = 220.0
+    max_faces: int = 20
+    max_duration: float = 0.0
+    audio: bool = True
+    denoise: bool = False
+    segment_seconds: float = 3.0
+    segment_hop: float = 1.5
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as plain data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Build settings from a dict, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

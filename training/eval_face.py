@@ -1,0 +1,84 @@
+"""Evaluate an ONNX face-emotion model on a seeded stratified FER2013 hold-out.
+
+The hold-out is the 10% of ``train.npz`` picked by
+``train_test_split(test_size=0.1, stratify=labels, random_state=42)``. The model
+must take NHWC float32 (N, S, S, 1), with S read from its input shape, and return
+7 scores in the FER2013 label order::
+
+    python training/eval_face.py --model models/fer_mini_xception.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from sklearn.metrics import accuracy_score, classification_report, f1_score
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "train.npz"
+
+
+def holdout(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Load the seeded 10% stratified hold-out of the FER2013 training split.
+
+    Args:
+        path: ``train.npz`` with ``images`` (N, 48, 48) uint8, ``labels`` and ``label_names``.
+
+    Returns:
+        Hold-out images, their labels and the label names.
+    """
+    data = np.load(path)
+    labels = data["labels"].astype(np.int64)
+    _, idx = train_test_split(np.arange(len(labels)), test_size=0.1, stratify=labels, random_state=42)
+    return data["images"][idx], labels[idx], [str(n) for n in data["label_names"]]
+
+
+def preprocess(images: np.ndarray, size: int, scale: str) -> np.ndarray:
+    """Resize grayscale faces to ``size`` and scale them for the model.
+
+    Args:
+        images: Grayscale uint8 faces (N, H, W).
+        size: Side length the model expects.
+        scale: ``minus1to1`` for (x/255 - 0.5) * 2, ``zero1`` for x/255.
+
+    Returns:
+        Float32 array (N, size, size, 1).
+    """
+    x = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR) for im in images])
+    x = x.astype(np.float32) / 255.0
+    if scale == "minus1to1":
+        x = (x - 0.5) * 2.0
+    return x[..., None]
+
+
+def main() -> None:
+    """Print accuracy, macro-F1 and a per-class report for an ONNX model."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--scale", choices=("minus1to1", "zero1"), default="minus1to1")
+    parser.add_argument("--batch", type=int, default=256)
+    args = parser.parse_args()
+
+    session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    size = int(inp.shape[1])
+    images, labels, names = holdout(args.data)
+    x = preprocess(images, size, args.scale)
+    scores = np.concatenate(
+        [session.run(None, {inp.name: x[i : i + args.batch]})[0] for i in range(0, len(x), args.batch)]
+    )
+    pred = scores.argmax(axis=1)
+    print(f"model {args.model} | input {inp.name} {inp.shape} | hold-out n={len(labels)}")
+    print(f"accuracy {accuracy_score(labels, pred):.4f}")
+    print(f"macro-F1 {f1_score(labels, pred, average='macro'):.4f}")
+    print(classification_report(labels, pred, target_names=names, digits=4))
+
+
+if __name__ == "__main__":
+    main()
