@@ -72,9 +72,9 @@ def main() -> None:
     models = Models.load(settings)
     analyze_file(video, Settings(max_frames=2, audio=False), models)  # warm-up
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ours = analyze_file(video, settings, models)
-    ours_s = time.perf_counter() - t0
+    ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     ours_rss = peak_rss_mb()
     n_frames = len(ours.frames)
 
@@ -92,23 +92,26 @@ def main() -> None:
     DeepFace.analyze(
         frames[0][2], actions=("emotion",), detector_backend="opencv", enforce_detection=False, silent=True
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     base_faces = 0
     for _, _, img in iter_video_frames(video, sample_times(info.duration, settings.max_frames, settings.fps)):
         res = DeepFace.analyze(
             img, actions=("emotion",), detector_backend="opencv", enforce_detection=False, silent=True
         )
         base_faces += sum(r["face_confidence"] > 0 for r in res)
-    base_s = time.perf_counter() - t0
+    base_s, base_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     ours_faces = ours.summary["faces"]
     print(
         f"video: {video.name}, {info.duration:.1f} s, {n_frames} frames at {args.fps:g} fps, {args.workers} workers"
     )
-    print(f"{'pipeline':<34}{'seconds':>9}{'ms/frame':>10}{'faces':>7}")
-    print(f"{'DeepFace.analyze per frame (base)':<34}{base_s:>9.2f}{1000 * base_s / n_frames:>10.1f}{base_faces:>7}")
-    print(f"{'emotion.analyze_file':<34}{ours_s:>9.2f}{1000 * ours_s / n_frames:>10.1f}{ours_faces:>7}")
-    print(f"speed-up vs baseline: {base_s / ours_s:.1f}x (target >= 10x)")
+    print(f"{'pipeline':<34}{'wall s':>8}{'CPU s':>8}{'ms/frame':>10}{'faces':>7}")
+    for label, wall, cpu, faces in [
+        ("DeepFace.analyze per frame (base)", base_s, base_cpu, base_faces),
+        ("emotion.analyze_file", ours_s, ours_cpu, ours_faces),
+    ]:
+        print(f"{label:<34}{wall:>8.2f}{cpu:>8.2f}{1000 * wall / n_frames:>10.1f}{faces:>7}")
+    print(f"speed-up vs baseline: {base_s / ours_s:.1f}x wall (target >= 10x), {base_cpu / ours_cpu:.1f}x CPU time")
     print(f"analysis time / video duration: {ours_s / info.duration:.3f} (target <= 0.5)")
     print(f"peak RSS after our analysis: {ours_rss:.0f} MB; after baseline: {peak_rss_mb():.0f} MB")
 

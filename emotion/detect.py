@@ -38,7 +38,7 @@ class HaarDetector:
     name = "haar"
 
     def __init__(
-        self, work_side: int = 640, min_size: int = 24, min_neighbors: int = 5, scale_factor: float = 1.1
+        self, work_side: int = 480, min_size: int = 24, min_neighbors: int = 5, scale_factor: float = 1.15
     ) -> None:
         self.path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self._local = threading.local()  # a cascade is not safe to share between threads
@@ -72,6 +72,44 @@ class HaarDetector:
         )
         boxes = [[round(v / scale) for v in box] for box in (found if len(found) else [])]
         return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+    def detect_near(self, image: np.ndarray, boxes: list[list[int]]) -> list[list[int]]:
+        """Look for each known face only around its last box: far cheaper than :meth:`detect`.
+
+        Each region is the box grown by half its side on every side, shrunk so the face is
+        about 64 px, and searched for faces of 0.6x to 1.6x that size.
+
+        Returns:
+            The faces found, largest first; fewer than ``boxes`` when a face was lost.
+        """
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        found: list[list[int]] = []
+        for x, y, w, h in boxes:
+            side = max(w, h)
+            x0, y0 = max(0, x - side // 2), max(0, y - side // 2)
+            roi = gray[y0 : y + h + side // 2, x0 : x + w + side // 2]
+            scale = min(1.0, 64 / side)
+            small = cv2.equalizeHist(cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+            hits = self._cascade().detectMultiScale(
+                small,
+                scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors,
+                minSize=(max(self.min_size, round(0.6 * side * scale)),) * 2,
+                maxSize=(round(1.6 * side * scale),) * 2,
+            )
+            if len(hits):
+                bx, by, bw, bh = max(hits, key=lambda b: b[2] * b[3])
+                box = [x0 + round(bx / scale), y0 + round(by / scale), round(bw / scale), round(bh / scale)]
+                if all(_iou(box, other) < 0.5 for other in found):
+                    found.append(box)
+        return sorted(found, key=lambda b: -b[2] * b[3])
+
+
+def _iou(a: list[int], b: list[int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
 
 
 class DeepFaceDetector:

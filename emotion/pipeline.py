@@ -52,10 +52,20 @@ class Models:
         return cls(detector=get_detector(settings.detector), face=get_face_model(settings.face_backend))
 
 
+FrameOutput = tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace]]
+
+
 def analyze_frame(
-    image: np.ndarray, models: Models, settings: Settings
-) -> tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace]]:
+    image: np.ndarray, models: Models, settings: Settings, near: list[list[int]] | None = None
+) -> FrameOutput:
     """Run the quality filters, detection and emotion on one BGR frame.
+
+    Args:
+        image: BGR frame.
+        models: Loaded models.
+        settings: Analysis settings.
+        near: Faces found in the previous sampled frame. When the detector can, it looks
+            only around them, and falls back to a full search when any is lost.
 
     Returns:
         The frame's quality, the accepted (box, probabilities) pairs, and the dropped faces.
@@ -67,7 +77,11 @@ def analyze_frame(
         reason = brightness_reason(gray, settings)
         if reason:
             return Quality(False, [reason]), [], []
-        boxes = models.detector.detect(image)
+        boxes = []
+        if near and hasattr(models.detector, "detect_near"):
+            boxes = models.detector.detect_near(image, near)
+        if len(boxes) < len(near or [None]):
+            boxes = models.detector.detect(image)
     if not boxes:
         return Quality(False, ["no face detected"]), [], []
     dropped = [
@@ -83,6 +97,17 @@ def analyze_frame(
     probs = models.face.predict_proba([models.face.crop(image, b) for b in kept]) if kept else []
     quality = Quality(True, []) if kept else Quality(False, sorted({d.reason.split(" (")[0] for d in dropped}))
     return quality, list(zip(kept, probs)), dropped
+
+
+def analyze_chunk(images: list[np.ndarray], models: Models, settings: Settings) -> list[FrameOutput]:
+    """Analyse consecutive sampled frames: a full face search on the first, then near the last faces."""
+    out: list[FrameOutput] = []
+    near = None
+    for image in images:
+        quality, faces, dropped = analyze_frame(image, models, settings, near)
+        out.append((quality, faces, dropped))
+        near = [box for box, _ in faces] + [d.box for d in dropped] or None
+    return out
 
 
 def _frames(
@@ -164,37 +189,45 @@ def _analyze_frames(
 ) -> None:
     tracker = FaceTracker()
     times_total, frames = _frames(path, kind, settings, result)
-    window = max(1, settings.workers) * 2
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        pending: list[tuple[int, float, Future]] = []
+        pending: list[tuple[list[tuple[int, float]], Future]] = []
 
-        def collect(item: tuple[int, float, Future]) -> None:
-            index, t, fut = item
-            quality, faces, dropped = fut.result()
-            ids = tracker.update([box for box, _ in faces], t)
-            result.frames.append(
-                Frame(
-                    index=index,
-                    t=round(t, 3),
-                    quality=quality,
-                    faces=[
-                        Face(i, [int(v) for v in box], FACE_LABELS[int(np.argmax(p))], _scores(p))
-                        for i, (box, p) in zip(ids, faces)
-                    ],
-                    dropped_faces=dropped,
+        def collect(keys: list[tuple[int, float]], fut: Future) -> None:
+            for (index, t), (quality, faces, dropped) in zip(keys, fut.result()):
+                ids = tracker.update([box for box, _ in faces], t)
+                result.frames.append(
+                    Frame(
+                        index=index,
+                        t=round(t, 3),
+                        quality=quality,
+                        faces=[
+                            Face(i, [int(v) for v in box], FACE_LABELS[int(np.argmax(p))], _scores(p))
+                            for i, (box, p) in zip(ids, faces)
+                        ],
+                        dropped_faces=dropped,
+                    )
                 )
-            )
             report("faces", min(1.0, len(result.frames) / times_total))
 
-        for index, t, image in frames:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            report("decode", min(1.0, (len(result.frames) + len(pending)) / times_total))
-            pending.append((index, t, pool.submit(analyze_frame, image, models, settings)))
-            while len(pending) >= window:
-                collect(pending.pop(0))
-        for item in pending:
-            collect(item)
+        chunk: list[tuple[int, float, np.ndarray]] = []
+        for item in _with_end(frames):
+            if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval):
+                images = [img for _, _, img in chunk]
+                pending.append(([(i, t) for i, t, _ in chunk], pool.submit(analyze_chunk, images, models, settings)))
+                chunk = []
+            if item is not None:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                chunk.append(item)
+                report("decode", min(1.0, (len(result.frames) + len(chunk)) / times_total))
+            while len(pending) > max(1, settings.workers) or (item is None and pending):
+                collect(*pending.pop(0))
+
+
+def _with_end(items: Iterable) -> Iterable:
+    """Yield the items, then None."""
+    yield from items
+    yield None
 
 
 def _analyze_audio(path: Path, settings: Settings, models: Models, result: Result, report: Progress) -> None:

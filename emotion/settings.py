@@ -14,6 +14,8 @@ class Settings:
         max_frames: Frames sampled evenly over a video when ``fps`` is not set.
         fps: Target sampled frames per second; overrides ``max_frames`` when > 0.
         workers: Threads that analyse sampled frames in parallel.
+        detect_interval: Seconds of video between full face searches; in between, faces are
+            looked for only near where they were (and fully again when one is lost).
         face_backend: Facial-emotion model: "default" (shipped ONNX) or "deepface".
         detector: Face detector: "haar" (offline default) or a DeepFace backend name.
         face_crop: Treat each image as an already-cropped face and skip detection.
@@ -32,6 +34,7 @@ class Settings:
     max_frames: int = 21
     fps: float = 0.0
     workers: int = 2
+    detect_interval: float = 2.0
     face_backend: str = "default"
     detector: str = "haar"
     face_crop: bool = False
