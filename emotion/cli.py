@@ -79,8 +79,11 @@ def analyze_command(args: argparse.Namespace) -> int:
     results = []
     bar = tqdm(files, unit="file", disable=args.quiet, file=sys.stderr)
     for path in bar:
-        bar.set_postfix_str(path.name[:30])
-        result = analyze_file(path, settings, models)
+
+        def progress(stage: str, frac: float, name: str = path.name[:30]) -> None:
+            bar.set_postfix_str(f"{name} {stage} {frac:.0%}")
+
+        result = analyze_file(path, settings, models, progress=progress)
         results.append(result)
         if result.error:
             tqdm.write(f"{path}: {result.error}", file=sys.stderr)

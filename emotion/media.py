@@ -167,10 +167,14 @@ def iter_video_frames(
         pending = list(times)
         prev = None
         index = -1
+        step = 1.0 / float(stream.average_rate or 25)
+        last_t = -step
         try:
             for frame in container.decode(stream):
                 index += 1
-                t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 25)
+                t = float(frame.time) if frame.time is not None else last_t + step
+                t = t if t > last_t else last_t + step  # missing or repeated timestamps: count frames
+                last_t = t
                 while pending and t >= pending[0]:
                     # the frame nearest the requested time: this one or the one before it
                     use = (

@@ -101,3 +101,15 @@ def test_quality_filters_say_why(media, models, settings, reason):
     assert not frame.quality.ok and not frame.faces
     assert frame.quality.reasons[0].startswith(reason)
     assert result.summary["frames_ok"] == 0
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"), [(".webm", "libvpx"), (".avi", "mpeg4"), (".mov", "libx264"), (".mkv", "mjpeg")]
+)
+def test_video_containers(tmp_path, media, models, suffix, codec):
+    from tests.media_tools import transcode
+
+    video = transcode(media / "single_face.mp4", tmp_path / f"clip{suffix}", codec)
+    result = analyze_file(video, Settings(audio=False, max_frames=5), models)
+    assert result.error is None and result.kind == "video"
+    assert faces_per_frame(result) == [1] * 5
