@@ -210,6 +210,7 @@ def _analyze_frames(
             report("faces", min(1.0, len(result.frames) / times_total))
 
         chunk: list[tuple[int, float, np.ndarray]] = []
+        decoded = 0
         for item in _with_end(frames):
             if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval):
                 images = [img for _, _, img in chunk]
@@ -219,7 +220,8 @@ def _analyze_frames(
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
                 chunk.append(item)
-                report("decode", min(1.0, (len(result.frames) + len(chunk)) / times_total))
+                decoded += 1
+                report("decode", min(1.0, decoded / times_total))
             while len(pending) > max(1, settings.workers) or (item is None and pending):
                 collect(*pending.pop(0))
 
