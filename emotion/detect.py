@@ -100,12 +100,13 @@ class HaarDetector:
             if len(hits):
                 bx, by, bw, bh = max(hits, key=lambda b: b[2] * b[3])
                 box = [x0 + round(bx / scale), y0 + round(by / scale), round(bw / scale), round(bh / scale)]
-                if all(_iou(box, other) < 0.5 for other in found):
+                if all(iou(box, other) < 0.5 for other in found):
                     found.append(box)
         return sorted(found, key=lambda b: -b[2] * b[3])
 
 
-def _iou(a: list[int], b: list[int]) -> float:
+def iou(a: list[int], b: list[int]) -> float:
+    """Intersection over union of two [x, y, w, h] boxes."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     inter = ix * iy
