@@ -137,11 +137,15 @@ class RollingTracker:
             "latency_p95_ms": float(np.percentile(lat, 95)),
         }
 
-    def to_result(self, name: str = "live session") -> Result:
-        """Turn the session into a result record, like an uploaded file's."""
+    def to_result(self, name: str = "live session", step: float = 0.5) -> Result:
+        """Turn the session into a result record, like an uploaded file's, keeping a frame every ``step`` s."""
         from emotion.pipeline import summarise
 
         start = self.history[0].t if self.history else 0.0
+        kept: list[LiveUpdate] = []
+        for u in self.history:
+            if not kept or u.t - kept[-1].t >= step:
+                kept.append(u)
         frames = [
             Frame(
                 index=i,
@@ -149,9 +153,9 @@ class RollingTracker:
                 quality=Quality(bool(u.faces), [] if u.faces else ["no face detected"]),
                 faces=u.faces,
             )
-            for i, u in enumerate(self.history)
+            for i, u in enumerate(kept)
         ]
-        duration = frames[-1].t if frames else 0.0
+        duration = round(self.history[-1].t - start, 3) if self.history else 0.0
         return Result(file=name, kind="live", duration=duration, frames=frames, summary=summarise(frames))
 
 
@@ -275,3 +279,22 @@ def video_frame_callback(processor: LiveProcessor):  # noqa: ANN201 - returns st
         return new
 
     return callback
+
+
+def ice_servers() -> list[dict]:
+    """ICE servers for WebRTC from ``$EMOTION_ICE_SERVERS`` (a JSON list), default none.
+
+    None works on localhost and on a LAN. Across the internet or behind NAT, set STUN or TURN, e.g.
+    ``[{"urls": ["stun:stun.example.org:3478"]}]``.
+    """
+    import json
+    import os
+
+    raw = os.environ.get("EMOTION_ICE_SERVERS", "").strip()
+    if not raw:
+        return []
+    try:
+        servers = json.loads(raw)
+    except json.JSONDecodeError:
+        return []
+    return [s for s in servers if isinstance(s, dict) and "urls" in s] if isinstance(servers, list) else []
