@@ -1,0 +1,250 @@
+"""The learning store: every analysed face and voice segment, its prediction, and any correction.
+
+SQLite in WAL mode under the data dir (``learning.sqlite``). Every write is one transaction with a
+busy timeout, so several app sessions and the retrain process can write at once without losing a row.
+Human corrections always win over labels collected automatically from high-confidence predictions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emotion.history import data_dir
+
+DB_NAME = "learning.sqlite"
+HUMAN, AUTO = "human", "auto"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    source TEXT NOT NULL,
+    modality TEXT NOT NULL CHECK (modality IN ('face', 'voice')),
+    start REAL NOT NULL DEFAULT 0,
+    end REAL NOT NULL DEFAULT 0,
+    face_id INTEGER,
+    predicted TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    probs TEXT NOT NULL,
+    features BLOB,
+    media BLOB,
+    label TEXT,
+    label_source TEXT CHECK (label_source IN ('human', 'auto') OR label_source IS NULL),
+    labelled_at REAL,
+    held_out INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS items_modality ON items (modality, label_source);
+CREATE INDEX IF NOT EXISTS items_source ON items (source);
+"""
+
+
+@dataclass
+class Item:
+    """One face or voice segment to keep.
+
+    Attributes:
+        source: Where it came from (a file's display name or a history id); never a path.
+        modality: "face" or "voice".
+        predicted: The model's label.
+        probs: Label -> probability.
+        features: The vector the learner trains on (OpenSMILE features, or face-model outputs).
+        media: Small bytes to review it by: a JPEG face crop or a WAV segment.
+        start: Seconds into the source.
+        end: Seconds into the source.
+        face_id: The face's track id, for faces.
+    """
+
+    source: str
+    modality: str
+    predicted: str
+    probs: dict[str, float]
+    features: np.ndarray | None = None
+    media: bytes | None = None
+    start: float = 0.0
+    end: float = 0.0
+    face_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def pack(array: np.ndarray | None) -> bytes | None:
+    """Store an array as compressed .npy bytes (no pickle)."""
+    if array is None:
+        return None
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    return zlib.compress(buf.getvalue())
+
+
+def unpack(blob: bytes | None) -> np.ndarray | None:
+    """Inverse of :func:`pack`."""
+    return None if blob is None else np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)
+
+
+class LearningStore:
+    """The store of predictions and corrections.
+
+    Args:
+        path: The database file; defaults to ``<data dir>/learning.sqlite``.
+        auto_threshold: Predictions at least this confident are kept as labelled data ("auto").
+        held_out_share: Share of human corrections set aside (by id, deterministically) to judge new models.
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, auto_threshold: float = 0.9, held_out_share: float = 0.2
+    ) -> None:
+        self.path = Path(path) if path else data_dir() / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.auto_threshold = auto_threshold
+        self.held_out_share = held_out_share
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    def add(self, items: list[Item]) -> list[int]:
+        """Store items in one transaction; confident predictions are labelled "auto". Returns their ids."""
+        now = time.time()
+        ids = []
+        with self._db() as db:
+            for it in items:
+                conf = max(it.probs.values()) if it.probs else 0.0
+                auto = conf >= self.auto_threshold
+                cur = db.execute(
+                    "INSERT INTO items (created, source, modality, start, end, face_id, predicted, confidence, probs,"
+                    " features, media, label, label_source, labelled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        now,
+                        it.source,
+                        it.modality,
+                        it.start,
+                        it.end,
+                        it.face_id,
+                        it.predicted,
+                        conf,
+                        json.dumps(it.probs),
+                        pack(it.features),
+                        it.media,
+                        it.predicted if auto else None,
+                        AUTO if auto else None,
+                        now if auto else None,
+                    ),
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def correct(self, corrections: dict[int, str]) -> int:
+        """Set human labels (a confirmation is a correction to the predicted label). Returns rows changed."""
+        now = time.time()
+        changed = 0
+        with self._db() as db:
+            for item_id, label in corrections.items():
+                held = int((item_id * 2654435761) % 1000 < self.held_out_share * 1000)
+                cur = db.execute(
+                    "UPDATE items SET label=?, label_source='human', labelled_at=?, held_out=? WHERE id=?",
+                    (label, now, held, int(item_id)),
+                )
+                changed += cur.rowcount
+        return changed
+
+    def rows(
+        self,
+        modality: str | None = None,
+        source: str | None = None,
+        label: str | None = None,
+        min_confidence: float = 0.0,
+        max_confidence: float = 1.0,
+        limit: int = 1000,
+    ) -> list[dict]:
+        """List items for review (without features or media), newest first."""
+        where, args = ["confidence BETWEEN ? AND ?"], [min_confidence, max_confidence]
+        for column, value in (("modality", modality), ("source", source)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if label:
+            where.append("(predicted = ? OR label = ?)")
+            args += [label, label]
+        sql = (
+            "SELECT id, created, source, modality, start, end, face_id, predicted, confidence, label, label_source"
+            f" FROM items WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+        )
+        with self._db() as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(sql, (*args, limit))]
+
+    def media(self, item_id: int) -> bytes | None:
+        """The stored crop or audio of one item."""
+        with self._db() as db:
+            row = db.execute("SELECT media FROM items WHERE id=?", (item_id,)).fetchone()
+        return row[0] if row else None
+
+    def labelled(self, modality: str, human_weight: float = 1.0, auto_weight: float = 0.3) -> dict[str, np.ndarray]:
+        """Training data: features ``X``, labels ``y``, sample weights ``w``, ``held_out`` flags and ``ids``."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id, features, label, label_source, held_out FROM items"
+                " WHERE modality=? AND label IS NOT NULL AND features IS NOT NULL ORDER BY id",
+                (modality,),
+            ).fetchall()
+        if not rows:
+            return {
+                "X": np.zeros((0, 0)),
+                "y": np.array([]),
+                "w": np.array([]),
+                "held_out": np.array([], bool),
+                "ids": [],
+            }
+        return {
+            "X": np.stack([unpack(r[1]) for r in rows]),
+            "y": np.array([r[2] for r in rows]),
+            "w": np.array([human_weight if r[3] == HUMAN else auto_weight for r in rows]),
+            "held_out": np.array([bool(r[4]) for r in rows]),
+            "ids": [r[0] for r in rows],
+        }
+
+    def count(self, modality: str | None = None, source: str | None = None, since: float = 0.0) -> int:
+        """Human labels given after ``since`` (a timestamp), for a modality."""
+        sql = "SELECT COUNT(*) FROM items WHERE label_source='human' AND labelled_at > ?"
+        args: list = [since]
+        if modality:
+            sql += " AND modality=?"
+            args.append(modality)
+        with self._db() as db:
+            return int(db.execute(sql, args).fetchone()[0])
+
+    def delete_source(self, source: str) -> int:
+        """Delete every item of one source (its crops, segments and features). Returns rows deleted."""
+        with self._db() as db:
+            return db.execute("DELETE FROM items WHERE source=?", (source,)).rowcount
+
+    def clear(self) -> None:
+        """Delete everything in the store."""
+        with self._db() as db:
+            db.execute("DELETE FROM items")
