@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import time
 import zlib
@@ -19,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion.history import data_dir
-
+ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "learning.sqlite"
 HUMAN, AUTO = "human", "auto"
 
@@ -74,6 +74,11 @@ class Item:
     end: float = 0.0
     face_id: int | None = None
     extra: dict = field(default_factory=dict)
+
+
+def data_dir() -> Path:
+    """The folder for stored data: ``$EMOTION_DATA_DIR``, or ``learning_data/`` in the repository."""
+    return Path(os.environ.get("EMOTION_DATA_DIR") or ROOT / "learning_data")
 
 
 def pack(array: np.ndarray | None) -> bytes | None:
