@@ -1,0 +1,131 @@
+"""Model versions: every retrained model is kept with its metrics and data, one is active, any can be restored.
+
+Layout: ``<data dir>/models/<modality>/registry.json`` and one file per version beside it. Files and the
+registry are written to a temporary name and renamed, so a crash mid-write leaves the old model serving.
+A version whose file is missing or fails its checksum is skipped, with a message, for the last good one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from emotion.store import data_dir
+
+log = logging.getLogger(__name__)
+BASE = "base"
+"""The version name of the model the project ships."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Registry:
+    """The versions of one modality's learned model.
+
+    Args:
+        modality: "voice" or "face".
+        root: The folder of all registries; defaults to ``<data dir>/models``.
+    """
+
+    def __init__(self, modality: str, root: str | Path | None = None) -> None:
+        self.folder = Path(root or data_dir() / "models") / modality
+        self.file = self.folder / "registry.json"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.file.read_text())
+        except FileNotFoundError:
+            return {"active": BASE, "versions": []}
+        except (json.JSONDecodeError, OSError) as exc:
+            log.warning("model registry %s is unreadable (%s); using the shipped model", self.file, exc)
+            return {"active": BASE, "versions": []}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        atomic_write(self.file, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version, oldest first: ``version``, ``created``, ``file``, ``sha256``, ``metrics``, ``data``."""
+        return self._read()["versions"]
+
+    def active(self) -> str:
+        """The active version's name (``"base"`` for the shipped model)."""
+        return self._read()["active"]
+
+    def add(self, write: Callable[[Path], None], metrics: dict, data: dict, suffix: str, promote: bool) -> str:
+        """Save a new version's file with ``write(path)``, record it, and make it active if ``promote``."""
+        version = time.strftime("v%Y%m%d-%H%M%S") + f"-{len(self.versions()) + 1}"
+        path = self.folder / f"{version}{suffix}"
+        atomic_write(path, write)
+        entry = {
+            "version": version,
+            "created": time.time(),
+            "file": path.name,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "metrics": metrics,
+            "data": data,
+            "promoted": promote,
+        }
+        reg = self._read()
+        reg["versions"].append(entry)
+        if promote:
+            reg["active"] = version
+        self._write(reg)
+        return version
+
+    def rollback(self, version: str) -> None:
+        """Make ``version`` (or ``"base"``) the active model.
+
+        Raises:
+            ValueError: If there is no such version.
+        """
+        reg = self._read()
+        if version != BASE and version not in {v["version"] for v in reg["versions"]}:
+            raise ValueError(f"no {self.folder.name} model version '{version}'; known: {self.names()}")
+        reg["active"] = version
+        self._write(reg)
+
+    def names(self) -> list[str]:
+        """Every version name, with ``"base"`` first."""
+        return [BASE] + [v["version"] for v in self.versions()]
+
+    def active_file(self) -> tuple[str, Path | None, str | None]:
+        """The active version's file, checked; falls back to the last good earlier version, then to base.
+
+        Returns:
+            (version, path or None for base, a message when a fallback was taken).
+        """
+        reg = self._read()
+        by_name = {v["version"]: v for v in reg["versions"]}
+        order = [v["version"] for v in reg["versions"] if v.get("promoted") or v["version"] == reg["active"]]
+        candidates = [reg["active"]] + [n for n in reversed(order) if n != reg["active"]]
+        message = None
+        for name in candidates:
+            if name == BASE:
+                break
+            entry = by_name.get(name)
+            path = self.folder / entry["file"] if entry else None
+            if path and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]:
+                return name, path, message
+            message = f"{self.folder.name} model {name} is missing or corrupt; using an earlier good version"
+            log.warning(message)
+        return BASE, None, message if reg["active"] != BASE else None

@@ -1,0 +1,53 @@
+"""Model versions and the face adapter: atomic saves, rollback, fallback from a corrupt file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emotion.adapter import FaceAdapter, log_probs
+from emotion.labels import FACE_LABELS
+from emotion.versions import BASE, Registry
+
+
+def fer_outputs(models, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Real base-model probabilities and true labels on FER2013 faces."""
+    from tests.conftest import DATA, need
+
+    data = np.load(need(DATA / "fer2013" / "train.npz"))
+    idx = np.random.default_rng(0).choice(len(data["labels"]), n, replace=False)
+    probs = models.face.predict_proba(list(data["images"][idx]))
+    return probs, np.array(FACE_LABELS)[data["labels"][idx]]
+
+
+def test_adapter_learns_a_bias_and_stays_near_identity(models):
+    probs, truth = fer_outputs(models)
+    # an analyst who calls every 'neutral' prediction 'sad': the adapter should learn that shift
+    y = np.where(probs.argmax(1) == FACE_LABELS.index("neutral"), "sad", truth)
+    half = len(y) // 2
+    adapter = FaceAdapter(alpha=0.1).fit(log_probs(probs[:half]), y[:half])
+    base_acc = np.mean(np.array(FACE_LABELS)[probs[half:].argmax(1)] == y[half:])
+    new_acc = np.mean(adapter.predict(log_probs(probs[half:])) == y[half:])
+    assert new_acc > base_acc + 0.03
+    untouched = FaceAdapter(alpha=1e6).fit(log_probs(probs[:half]), y[:half])
+    assert np.allclose(untouched.predict_proba(log_probs(probs)), probs / probs.sum(1, keepdims=True), atol=1e-3)
+
+
+def test_registry_versions_rollback_and_corrupt_fallback(tmp_path, models):
+    probs, truth = fer_outputs(models, 100)
+    reg = Registry("face", tmp_path)
+    assert reg.active() == BASE and reg.active_file() == (BASE, None, None)
+    a = FaceAdapter().fit(log_probs(probs), truth)
+    v1 = reg.add(a.save, {"accuracy": 0.5}, {"items": 100}, ".json", promote=True)
+    v2 = reg.add(a.save, {"accuracy": 0.6}, {"items": 100}, ".json", promote=True)
+    assert reg.active() == v2 and reg.names() == [BASE, v1, v2]
+    reg.rollback(v1)
+    assert reg.active_file()[0] == v1
+    with pytest.raises(ValueError, match="no face model version"):
+        reg.rollback("v-nope")
+    reg.rollback(v2)
+    (reg.folder / f"{v2}.json").write_text("{broken")  # a damaged file: fall back to the last good one
+    version, path, message = reg.active_file()
+    assert version == v1 and path.name == f"{v1}.json" and "corrupt" in message
+    assert FaceAdapter.load(path).predict(log_probs(probs[:3])).shape == (3,)
+    assert not list(reg.folder.glob(".tmp-*"))
