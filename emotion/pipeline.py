@@ -17,7 +17,7 @@ from emotion.face_model import get_face_model
 from emotion.labels import FACE_LABELS
 from emotion.media import MediaError, iter_video_frames, media_kind, probe_video, read_image, sample_times
 from emotion.quality import brightness_reason, face_reason
-from emotion.record import DroppedFace, Face, Frame, Quality, Result
+from emotion.record import AudioResult, DroppedFace, Face, Frame, Quality, Result
 from emotion.settings import Settings
 from emotion.tracker import FaceTracker
 
@@ -233,21 +233,18 @@ def _with_end(items: Iterable) -> Iterable:
 
 
 def _analyze_audio(path: Path, settings: Settings, models: Models, result: Result, report: Progress) -> None:
+    from emotion import audio
+    from emotion.voice_model import ModelError
+
     report("audio", 0.0)
     try:
-        from emotion import audio
-    except ImportError:  # the voice path is optional until its module is installed
-        return
-    if models.voice is None:
-        models.voice = audio.load_default_model()
-    try:
         result.audio = audio.process_file(path, settings, models.voice)
-    except audio.AudioError as exc:
+    except (audio.AudioError, ModelError) as exc:
         if result.kind == "audio":
             raise MediaError(str(exc)) from None
-        result.audio = audio.AudioResult(note=str(exc))
-    if result.kind == "audio":
-        result.duration = result.audio.summary.get("duration", 0.0)
+        result.audio = AudioResult(note=str(exc))
+    if result.kind == "audio" and result.audio.segments:
+        result.duration = result.audio.segments[-1].end
     report("audio", 1.0)
 
 

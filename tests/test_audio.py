@@ -1,0 +1,182 @@
+"""Voice path on real media with the real shipped model (skipped when ../shared/data is absent)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emotion.audio import AudioError, NoAudioTrackError, load_audio, process_file, process_signal, windows
+from emotion.labels import VOICE_LABELS
+from emotion.settings import Settings
+from emotion.voice_model import DEFAULT_MODEL, ModelError, load_voice_model
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MEDIA = DATA / "media"
+RAVDESS = DATA / "ravdess"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_voice_model()
+
+
+@pytest.fixture(scope="module")
+def held_out() -> list[Path]:
+    """Clips of the actor the shipped model never saw (recorded in the model's sidecar)."""
+    actors = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())["held_out_actors"]
+    assert actors, "the shipped model must hold out an actor for this test"
+    clips = sorted((RAVDESS / f"Actor_{actors[0]:02d}").glob("03-01-*.flac"))
+    assert len(clips) == 60
+    return clips
+
+
+def write_video(path: Path, audio: np.ndarray | None = None, sr: int = 16000, seconds: float = 2.0) -> Path:
+    """Write a small mp4 (mpeg4 video, AAC audio if given) with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        sound = out.add_stream("aac", rate=sr, layout="mono") if audio is not None else None
+        for i in range(int(seconds * 10)):
+            img = np.full((64, 64, 3), (i * 7) % 255, dtype=np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if sound is not None:
+            for start in range(0, audio.size, 1024):
+                chunk = audio[None, start : start + 1024].astype(np.float32)
+                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                frame.sample_rate, frame.pts = sr, start
+                for packet in sound.encode(frame):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
+    return path
+
+
+def test_held_out_actor_is_recognised_well_above_chance(model, held_out):
+    """All 60 clips of the held-out actor through the public API: one window per clip, as in training."""
+    settings = Settings(segment_seconds=10.0)
+    truth = [VOICE_LABELS[int(c.stem.split("-")[2]) - 1] for c in held_out]
+    results = [process_file(c, settings, model) for c in held_out]
+    assert all(r.summary["n_segments"] == 1 and r.segments[0].speech for r in results)
+    pred = [r.summary["dominant_emotion"] for r in results]
+    acc = np.mean([p == t for p, t in zip(pred, truth)])
+    assert acc >= 0.35, f"held-out accuracy {acc:.2f} (chance 0.125)"
+    assert len(set(pred)) >= 5, f"predictions collapse onto {set(pred)}"
+    for r in results:
+        scores = r.segments[0].scores
+        assert list(scores) == [lab for lab in VOICE_LABELS if lab in scores] and set(scores) == set(VOICE_LABELS)
+        assert sum(scores.values()) == pytest.approx(1.0, abs=1e-3)
+        assert r.summary["confidence"] == pytest.approx(max(scores.values()), abs=1e-4)
+
+
+def test_video_with_speech_yields_speech_segments(model, held_out, tmp_path):
+    """An mp4 (AAC) of ten held-out clips: decoded, windowed, mostly speech, and not one class throughout."""
+    signal = np.concatenate([sf.read(c, dtype="float32")[0] for c in held_out[::6]])
+    video = write_video(tmp_path / "speech.mp4", signal, seconds=signal.size / 16000)
+    x, sr = load_audio(video)
+    assert sr == 16000 and abs(x.size - signal.size) < 0.1 * 16000
+    r = process_file(video, Settings(), model)
+    spans = windows(x.size / sr, 3.0, 1.5)
+    assert [(s.start, s.end) for s in r.segments] == spans
+    speech = [s for s in r.segments if s.speech]
+    assert len(speech) >= 0.8 * len(spans)
+    assert r.summary["dominant_emotion"] in VOICE_LABELS and 0 < r.summary["confidence"] <= 1
+    assert sum(r.summary["emotion_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert len({s.emotion for s in speech}) >= 2
+    assert 10 < r.summary["speech_seconds"] < x.size / sr
+
+
+def test_wolfgang_video_is_decoded_but_its_track_is_silent(model):
+    """WolfgangLanger_Pexels.mp4 has an AAC track whose samples are all zero (checked with PyAV and ffmpeg)."""
+    r = process_file(MEDIA / "WolfgangLanger_Pexels.mp4", Settings(), model)
+    assert r.summary["n_segments"] == len(r.segments) == len(windows(19.69, 3.0, 1.5))
+    assert r.segments[-1].end == pytest.approx(19.69, abs=0.05)
+    assert not any(s.speech for s in r.segments)
+    assert r.summary["message"] == "no speech" and r.summary["dominant_emotion"] is None
+
+
+def test_no_face_video_audio_is_handled(model):
+    r = process_file(MEDIA / "no_face.mp4", Settings(), model)
+    assert r.summary["n_segments"] == len(r.segments) == 2
+    assert r.segments[-1].end == pytest.approx(3.97, abs=0.05)
+    for s in r.segments:
+        assert (s.emotion in VOICE_LABELS) if s.speech else (s.emotion is None and s.scores == {})
+
+
+def test_silent_file_says_no_speech(model, tmp_path):
+    path = tmp_path / "silence.wav"
+    rng = np.random.default_rng(0)
+    sf.write(path, (rng.normal(scale=1e-4, size=16000 * 5)).astype(np.float32), 16000)
+    r = process_file(path, Settings(), model)
+    assert r.summary["message"] == "no speech" and "no speech" in r.note
+    assert r.summary["dominant_emotion"] is None and r.summary["emotion_shares"] == {}
+    assert r.summary["n_segments"] == 3 and not any(s.speech for s in r.segments)
+
+
+def test_video_without_audio_track_says_so(tmp_path):
+    video = write_video(tmp_path / "mute.mp4")
+    with pytest.raises(NoAudioTrackError, match="has no audio track") as err:
+        process_file(video)
+    assert isinstance(err.value, AudioError) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["broken.wav", "broken.mp3", "broken.mp4"])
+def test_corrupt_file_raises_clear_error(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
+    with pytest.raises(AudioError, match=f"cannot read audio from {name}") as err:
+        load_audio(path)
+    assert not isinstance(err.value, NoAudioTrackError) and "\n" not in str(err.value)
+
+
+def test_max_duration_is_respected_and_noted(model, held_out):
+    signal = np.concatenate([sf.read(c, dtype="float32")[0] for c in held_out[:3]])
+    r = process_signal(signal, 16000, Settings(max_duration=4.0, segment_hop=1.0), model)
+    assert r.segments[-1].end <= 4.0 and "first 4 s" in r.note
+
+
+def test_other_sample_rates_and_denoise(model, held_out):
+    """A 44.1 kHz stereo signal is resampled; denoising keeps the speech."""
+    from scipy.signal import resample_poly
+
+    x = sf.read(held_out[10], dtype="float32")[0]
+    stereo = np.stack([resample_poly(x, 441, 160)] * 2, axis=1).astype(np.float32)
+    r = process_signal(stereo, 44100, Settings(denoise=True), model)
+    assert any(s.speech for s in r.segments) and r.summary["dominant_emotion"] in VOICE_LABELS
+
+
+def test_model_file_is_checked(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_voice_model(tmp_path / "missing.skops")
+    copy = tmp_path / "voice_svm.skops"
+    shutil.copy(DEFAULT_MODEL, copy)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    meta["sha256"] = "0" * 64
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        load_voice_model(copy)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_synthetic_speech_does_not_collapse_to_one_class(model, tmp_path):
+    """Speech from another 'channel' (espeak-ng): the model must not answer one class for every voice."""
+    import subprocess
+
+    preds = set()
+    voices = [("en-us", 50, 175), ("en+f3", 80, 220), ("en+m3", 20, 110), ("en-gb", 60, 150)]
+    for i, (voice, pitch, speed) in enumerate(voices):
+        wav = tmp_path / f"{i}.wav"
+        text = "Kids are talking by the door." if i % 2 else "Dogs are sitting by the door."
+        subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(wav), text], check=True)
+        preds.add(process_file(wav, Settings(segment_seconds=10.0), model).summary["dominant_emotion"])
+    assert len(preds) >= 2, preds
