@@ -182,7 +182,7 @@ def iter_video_frames(
                         if prev is not None and abs(prev[1] - pending[0]) < abs(t - pending[0])
                         else (index, t, frame)
                     )
-                    yield use[0], use[1], _to_bgr(use[2], max_side)
+                    yield use[0], use[1], frame_to_bgr(use[2], max_side)
                     pending.pop(0)
                 if not pending:
                     return
@@ -193,10 +193,11 @@ def iter_video_frames(
         if index < 0:
             raise MediaError("the video holds no decodable frames")
         if pending and prev is not None:  # the stream ended early (truncated file): use the last frame once
-            yield prev[0], prev[1], _to_bgr(prev[2], max_side)
+            yield prev[0], prev[1], frame_to_bgr(prev[2], max_side)
 
 
-def _to_bgr(frame, max_side: int) -> np.ndarray:  # noqa: ANN001
+def frame_to_bgr(frame, max_side: int = 0) -> np.ndarray:  # noqa: ANN001
+    """Convert a decoded PyAV frame to BGR, applying its rotation and shrinking it to ``max_side`` if > 0."""
     img = frame.to_ndarray(format="bgr24")
     rotation = getattr(frame, "rotation", 0) or 0
     if rotation % 360:

@@ -1,0 +1,43 @@
+"""Analyse page: upload videos, audio files or images and see what the faces and voices show."""
+
+import streamlit as st
+
+from emotion import app_state, ui
+
+st.title("Analyse")
+st.caption("Upload videos, audio files or images. Faces and voices are read offline; nothing leaves this machine.")
+
+settings = app_state.current_settings()
+uploads = st.file_uploader(
+    "Media files",
+    type=ui.accepted_types(),
+    accept_multiple_files=True,
+    key="uploads",
+    help="Videos (mp4, mov, webm, …), audio (wav, mp3, flac, …) or images (jpg, png, …). Several at once is fine.",
+)
+done = app_state.analyses()
+pending = [f for f in uploads or [] if f.file_id not in done]
+todo = pending or list(uploads or [])
+left, right, _ = st.columns([2, 1, 4])
+if not uploads:
+    label = "Analyse"
+elif pending:
+    label = f"Analyse {len(todo)} file{'s' if len(todo) != 1 else ''}"
+else:
+    label = "Analyse again"
+start = left.button(label, type="primary", disabled=not uploads, icon=":material/play_arrow:", width="stretch")
+if done and right.button("Clear results", icon=":material/delete_sweep:", width="stretch"):
+    done.clear()
+    st.rerun()
+
+ui.batch_notice()
+if start:
+    ui.run_batch(todo, settings)
+
+entries = list(app_state.analyses().values())
+if entries:
+    st.divider()
+    context = ui.context_picker()
+    ui.render_entries(entries, context, app_state.export_options()["prefix"])
+elif not uploads:
+    st.info("Drop one or more files above, then press **Analyse**. Settings are in the sidebar.", icon="👆")
