@@ -16,34 +16,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from emotion.annotate import draw_faces
 from emotion.detect import iou
 from emotion.labels import FACE_LABELS
 from emotion.record import Face, Frame, Quality, Result
 from emotion.tracker import FaceTracker
-
-COLOURS = {
-    "angry": (40, 40, 220),
-    "disgust": (40, 140, 40),
-    "fear": (160, 60, 160),
-    "happy": (40, 200, 240),
-    "sad": (200, 120, 40),
-    "surprise": (0, 160, 255),
-    "neutral": (180, 180, 180),
-}
-
-
-def draw_face(image: np.ndarray, box: list[int], label: str, confidence: float, face_id: int | None = None) -> None:
-    """Draw a labelled box on a BGR image in place."""
-    x, y, w, h = box
-    colour = COLOURS.get(label, (255, 255, 255))
-    thick = max(2, round(min(image.shape[:2]) / 240))
-    cv2.rectangle(image, (x, y), (x + w, y + h), colour, thick)
-    text = f"{'#' + str(face_id) + ' ' if face_id is not None else ''}{label} {confidence:.0%}"
-    scale = max(0.5, min(image.shape[:2]) / 720)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    top = max(0, y - th - base - 4)
-    cv2.rectangle(image, (x, top), (x + tw + 6, top + th + base + 4), colour, -1)
-    cv2.putText(image, text, (x + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
 @dataclass
@@ -230,9 +207,7 @@ class LiveProcessor:
             self.scores = {i: self.scores[i] for i in ids}
             self.boxes = boxes
             self.count += 1
-        out = image.copy()
-        for f in faces:
-            draw_face(out, f.box, f.emotion, f.scores[f.emotion], f.id)
+        out = draw_faces(image, faces)
         latency = (time.perf_counter() - start) * 1000
         self.latencies.append(latency)
         self.times.append(now)
