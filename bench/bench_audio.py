@@ -72,11 +72,8 @@ def stages(path: Path, settings: Settings, model: object) -> dict[str, float]:
              if active[int(s * 100) : int(e * 100)].sum() / 100 >= max(0.25, 0.15 * (e - s))]
     t["speech detection"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    window_features(x, spans, model.feature_sets, 1)
-    t["features, 1 thread"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    feats = window_features(x, spans, model.feature_sets, settings.workers)
-    t[f"features, {settings.workers} threads"] = time.perf_counter() - t0
+    feats = window_features(x, spans, model.feature_sets)
+    t["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.predict_proba(feats)
     t["predict"] = time.perf_counter() - t0
@@ -109,10 +106,9 @@ def main() -> None:
         if k == "n speech windows":
             continue
         v = float(np.median([run[k] for run in runs]))
-        core += v if "denoise" not in k and "1 thread" not in k else 0.0
+        core += v if "denoise" not in k else 0.0
         print(f"{k:<24}{v:>9.3f}{v / SECONDS:>9.4f}")
-    print(f"{'total without denoise':<24}{core:>9.3f}{core / SECONDS:>9.4f}   (decode + detection + "
-          f"features with {settings.workers} threads + predict)")
+    print(f"{'total without denoise':<24}{core:>9.3f}{core / SECONDS:>9.4f}")
     print(f"{'process_file (e2e)':<24}{e2e:>9.3f}{e2e / SECONDS:>9.4f}")
     if a.no_retrain:
         return

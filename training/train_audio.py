@@ -395,7 +395,8 @@ def write_card(path: Path) -> Path:
     """Write the model card next to the model from its sidecar and the cached ablation, robustness and checks."""
     meta = json.loads(path.with_suffix(".json").read_text())
     cv = meta.get("cv") or {}
-    per_class = [{"label": lab, **{k: round(v, 3) for k, v in m.items()}} for lab, m in cv.get("per_class", {}).items()]
+    per_class = [{"label": lab, **{k: round(v, 3) for k, v in m.items()}, "support": int(m["support"])}
+                 for lab, m in cv.get("per_class", {}).items()]
     parts = [CARD_HEAD.format(
         acc=cv.get("accuracy", float("nan")), f1=cv.get("macro_f1", float("nan")), held=meta["held_out_accuracy"],
         actor=HELD_OUT_ACTOR, size=path.stat().st_size / 1e6, best=meta["best_params"], fit=meta["fit_seconds"],
@@ -467,39 +468,55 @@ A random split leaks the speaker and scores 10-20 points higher; it is not repor
 """
 
 ROBUST_HEAD = """## Robustness: trained on actors 5-24, tested on altered clips of actors 1-4 (120 clips)
-Same pipeline with ANOVA k=500 on ComParE+eGeMAPS (the configuration at the time), with features of the audio as
-recorded versus loudness-normalised. A model that has learnt the recording level answers one class for most
-clips as soon as the level changes."""
+Pipeline with ANOVA k=500 on ComParE+eGeMAPS (the configuration at the time; no L1 selection, no unit-length
+rows), with features of the audio as recorded versus loudness-normalised. A model that has learnt the recording
+level answers one class for most clips as soon as the level changes."""
 
 CARD_TAIL = """## What helped
 - **Loudness normalisation** before feature extraction: no loss on RAVDESS (0.569 -> 0.576 on ComParE) and it
   makes the model **gain-invariant**: at -20 dB the as-recorded model drops to 26% and answers one class for 74%
-  of the clips; the normalised one keeps its accuracy and spread. It also helps with a telephone band and with
-  clipping. This is the collapse the project notes saw on another corpus.
+  of the clips; the normalised one keeps its accuracy and spread (and through the public API, the shares at 0 dB
+  and +10 dB are identical). It also helps with clipping (0.36 -> 0.59) and a telephone band (0.37 -> 0.43).
+  This is the collapse the project notes saw on another corpus.
 - **Clipping z-scores** to [-5, 5] (+1 point): single extreme values no longer dominate the RBF kernel.
 - **Feature selection** fitted on the training folds: L1 linear SVM (500 features: 0.609-0.612) or ANOVA with
-  2,000 features (0.608). Selection also keeps the model small (support vectors x selected features).
+  2,000 features (0.608). Selection also keeps the model small (support vectors x selected features): 500
+  features give 3.3 MB, where 2,000 would give about 20 MB.
 
 ## What did not help
-- **eGeMAPS**: alone 0.506; added to ComParE within noise (+0.005 to -0.003). Dropped: it costs as much CPU per
-  second of audio as ComParE.
+- **eGeMAPS**: alone 0.506; added to ComParE within noise (+0.005 to -0.003). Dropped: per second of audio it
+  costs more CPU than ComParE.
 - Fewer ANOVA features (250-500), PCA 200, and moving C (3-30) or gamma (0.5-2 x 1/k): equal or worse.
+- **Unit-length rows** (cosine-like kernel), tried against the one-class answer on synthetic speech: accuracy
+  unchanged (bare 0.612 -> 0.606; nested 0.607 -> 0.608) and espeak-ng speech still gets one class (all 24
+  utterances "fearful" before, "angry" after). Kept in the shipped model because it costs nothing, but it does
+  not fix that problem.
 - **Per-speaker z-scoring** is the largest gain (0.68) but needs the speaker's own balanced set of emotions. The
   inference analogue, normalising an upload by its own segments, falls to **chance (0.127)** when the recording
   holds one emotion, which is the common case (a clip of someone crying). Not shipped.
 
-## Limits
-- Acted, studio-quality North American English, two fixed sentences; spontaneous speech, other languages and
-  noisy rooms are out of domain. White noise at 20 dB SNR takes accuracy to chance level: treat noisy audio
-  with care (the optional denoising was not evaluated on labelled data).
-- Windows of 3 s from an upload are classified independently; RAVDESS clips are ~3.5 s, so longer utterances
-  are judged window by window.
-- Energy-based speech detection: music or loud noise counts as "speech" and gets an emotion.
-- Neutral (96 clips) is confused with calm and sad; happy with fearful and surprised.
+## Limits (read before trusting a voice result)
+- **Synthetic speech collapses onto one class**: 24 espeak-ng utterances (4 voices, pitch 30-70, 120-200 wpm,
+  6 sentences) all come out "angry". Audio far from every RAVDESS voice (another channel, codec or synthesis)
+  can still get one label for everything; `tests/test_audio.py` keeps this as a strict expected failure.
+- **Noise**: white noise at 20 dB SNR takes accuracy to chance level (0.19, 53% one class). The optional
+  denoising was not evaluated on labelled data.
+- Acted, studio-quality North American English, two fixed sentences; spontaneous speech and other languages are
+  out of domain. Nested CV says 0.61 for new RAVDESS speakers, not for uploads.
+- The project media hold no usable speech: the AAC track of WolfgangLanger_Pexels.mp4 is digital silence (all
+  samples zero, checked with PyAV and ffmpeg), single_face.mp4 is near-silent (-60 dBFS), and no_face.mp4 (and
+  the two .mov files, which carry the same audio) has ~1 s of a high voiced sound (F0 ~520 Hz, probably music),
+  which the energy-based detector accepts as speech and the model calls "calm".
+- Speech detection is energy-based (absolute -60 dBFS, within 35 dB of the loudest frames, 8 dB over the noise
+  floor): music and loud noise count as speech; very quiet recordings lose windows (RAVDESS at -30 dB keeps 6 of
+  25 speech windows).
+- Windows of 3 s from an upload are classified independently; RAVDESS clips are ~3.5 s.
+- Neutral (96 clips) is confused with calm and sad; sad with calm; happy with surprised and fearful.
 - Self-supervised speech models reach ~0.79 speaker-independent on RAVDESS; their weights are not available here.
 
-Retrain: `.venv/bin/python training/train_audio.py` (features are cached in `training/cache/`);
-`--ablation` re-scores the variants, `--checks` re-runs the checks on espeak-ng speech and the media.
+Retrain: `.venv/bin/python training/train_audio.py` (features are cached in `training/cache/`, so a retrain
+takes ~2 min of fitting plus ~10 min for the nested evaluation; `--no-eval` skips the latter); `--ablation`
+re-scores the variants, `--checks` re-runs the checks on espeak-ng speech and the media.
 """
 
 
