@@ -48,7 +48,47 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-duration", type=float, default=d.max_duration, help="seconds analysed per file; 0 = all")
     a.add_argument("--no-audio", action="store_true", help="skip the voice analysis")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    m = sub.add_parser("models", help="list learned model versions or roll back to one")
+    msub = m.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="every version of each modality, with its metrics; * marks the active one")
+    r = msub.add_parser("rollback", help="make an earlier version (or 'base', the shipped model) active")
+    r.add_argument("version")
+    r.add_argument("--modality", choices=["voice", "face"], help="needed only if both have that version name")
     return parser
+
+
+def models_command(args: argparse.Namespace) -> int:
+    """Run ``models list`` or ``models rollback VERSION``."""
+    from emotion.versions import BASE, Registry
+
+    registries = {name: Registry(name) for name in ("voice", "face")}
+    if args.action == "list":
+        for name, reg in registries.items():
+            active = reg.active()
+            print(f"{name}:")
+            print(f"  {'*' if active == BASE else ' '} {BASE:<24} the shipped model")
+            for v in reg.versions():
+                metrics = ", ".join(
+                    f"{k} {val:.3f}" for k, val in v.get("metrics", {}).items() if isinstance(val, float)
+                )
+                mark = "*" if v["version"] == active else " "
+                print(f"  {mark} {v['version']:<24} {'promoted' if v.get('promoted') else 'not promoted'}; {metrics}")
+        return 0
+    names = [args.modality] if args.modality else [n for n, r in registries.items() if args.version in r.names()]
+    if len(names) != 1:
+        known = "; ".join(f"{n}: {', '.join(r.names())}" for n, r in registries.items())
+        print(
+            f"error: version '{args.version}' {'is ambiguous' if names else 'not found'} (known: {known})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        registries[names[0]].rollback(args.version)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{names[0]} model is now {args.version}")
+    return 0
 
 
 def analyze_command(args: argparse.Namespace) -> int:
@@ -107,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return analyze_command(args)
+        if args.command == "models":
+            return models_command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

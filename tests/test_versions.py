@@ -51,3 +51,29 @@ def test_registry_versions_rollback_and_corrupt_fallback(tmp_path, models):
     assert version == v1 and path.name == f"{v1}.json" and "corrupt" in message
     assert FaceAdapter.load(path).predict(log_probs(probs[:3])).shape == (3,)
     assert not list(reg.folder.glob(".tmp-*"))
+
+
+def test_models_cli_lists_and_rolls_back(tmp_path, models):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    probs, truth = fer_outputs(models, 60)
+    reg = Registry("face", tmp_path / "models")
+    v1 = reg.add(FaceAdapter().fit(log_probs(probs), truth).save, {"accuracy": 0.61}, {}, ".json", promote=True)
+    env = dict(os.environ, EMOTION_DATA_DIR=str(tmp_path))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "emotion", "models", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+
+    listed = cli("list")
+    assert listed.returncode == 0 and f"* {v1}" in listed.stdout and "accuracy 0.610" in listed.stdout
+    assert cli("rollback", "base").returncode == 2  # both modalities have a base: ambiguous
+    done = cli("rollback", "base", "--modality", "face")
+    assert done.returncode == 0 and reg.active() == BASE
+    missing = cli("rollback", "v-nope")
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
