@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -45,11 +45,26 @@ class Models:
     detector: FaceDetector
     face: object
     voice: object | None = None
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, settings: Settings) -> Models:
-        """Load the detector and face model named in ``settings`` (the voice model loads lazily)."""
-        return cls(detector=get_detector(settings.detector), face=get_face_model(settings.face_backend))
+        """Load the detector and face model named in ``settings`` (the voice model loads lazily).
+
+        The default face model passes through the active learned face adapter, if any (see
+        :mod:`emotion.versions`); a damaged adapter file falls back to the last good version, with a note.
+        """
+        from emotion.adapter import AdaptedFaceModel, FaceAdapter
+        from emotion.versions import Registry
+
+        face = get_face_model(settings.face_backend)
+        notes = []
+        if settings.face_backend == "default":
+            version, path, message = Registry("face").active_file()
+            notes += [message] if message else []
+            if path is not None:
+                face = AdaptedFaceModel(face, FaceAdapter.load(path), version)
+        return cls(detector=get_detector(settings.detector), face=face, notes=notes)
 
 
 FrameOutput = tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace]]
@@ -161,6 +176,7 @@ def analyze_file(
         if not path.is_file():
             raise MediaError("file not found")
         models = models or Models.load(settings)
+        result.notes += models.notes
         if kind in ("image", "video"):
             _analyze_frames(path, kind, settings, models, result, report, cancel)
         if kind == "audio" or (kind == "video" and settings.audio):

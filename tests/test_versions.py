@@ -77,3 +77,26 @@ def test_models_cli_lists_and_rolls_back(tmp_path, models):
     assert done.returncode == 0 and reg.active() == BASE
     missing = cli("rollback", "v-nope")
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_active_face_adapter_serves_and_a_damaged_one_falls_back(tmp_path, monkeypatch, media, models):
+    from emotion.pipeline import Models, analyze_file
+    from emotion.settings import Settings
+
+    monkeypatch.setenv("EMOTION_DATA_DIR", str(tmp_path))
+    probs, truth = fer_outputs(models, 60)
+    reg = Registry("face")
+    adapter = FaceAdapter(alpha=0.01).fit(
+        log_probs(probs), np.full(len(truth), "sad")
+    )  # an analyst who sees only sadness
+    v1 = reg.add(adapter.save, {"accuracy": 0.5}, {}, ".json", promote=True)
+    served = Models.load(Settings(audio=False))
+    assert served.face.name.endswith(v1)
+    happy = analyze_file(media / "0-f15-hao-ph.jpg", Settings(audio=False), served)
+    base = analyze_file(media / "0-f15-hao-ph.jpg", Settings(audio=False), models)
+    assert happy.frames[0].faces[0].scores["sad"] > base.frames[0].faces[0].scores["sad"]
+
+    (reg.folder / f"{v1}.json").write_bytes(b"\0garbage")
+    result = analyze_file(media / "0-f15-hao-ph.jpg", Settings(audio=False))
+    assert result.error is None and result.summary["dominant_emotion"] == "happy"  # the shipped model serves again
+    assert any("corrupt" in n for n in result.notes)
