@@ -8,7 +8,6 @@ session writes, and every change is one transaction.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from emotion.record import Result
+from emotion.store import data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "history.sqlite"
 
 _SCHEMA = """
@@ -36,11 +35,6 @@ CREATE TABLE IF NOT EXISTS analyses (
 );
 CREATE INDEX IF NOT EXISTS analyses_created ON analyses (created_at);
 """
-
-
-def data_dir() -> Path:
-    """Return the folder for the app's data: ``$EMOTION_DATA_DIR``, or ``learning_data/`` in the repository."""
-    return Path(os.environ.get("EMOTION_DATA_DIR") or ROOT / "learning_data")
 
 
 @dataclass
