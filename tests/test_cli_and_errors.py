@@ -122,3 +122,12 @@ def test_record_round_trip_and_csv(media, models):
     assert len(rows) == 1 + len(result.frames[0].faces)
     with pytest.raises(ValueError):
         Result.from_dict({"frames": "nope"})
+
+
+def test_non_ascii_file_name(tmp_path, media):
+    odd = tmp_path / "café ☕ – 写真.jpg"
+    odd.write_bytes((media / "single_face.jpg").read_bytes())
+    proc = run_cli("analyze", str(odd), "--quiet", "--no-audio")
+    assert proc.returncode == 0, proc.stderr
+    (record,) = json.loads(proc.stdout)
+    assert record["file"] == odd.name and len(record["frames"][0]["faces"]) == 1
