@@ -1,0 +1,104 @@
+"""The project's own face model, ``models/fer_cnn.onnx``, through the app's loader on real faces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from emotion.detect import HaarDetector
+from emotion.face_model import MODELS_DIR, OnnxFaceModel, sha256
+from emotion.labels import FACE_LABELS
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MEDIA = DATA / "media"
+FER = DATA / "fer2013" / "train.npz"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared test data not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def model() -> OnnxFaceModel:
+    return OnnxFaceModel("fer_cnn")
+
+
+@pytest.fixture(scope="module")
+def detector() -> HaarDetector:
+    return HaarDetector()
+
+
+def portrait_scores(model: OnnxFaceModel, detector: HaarDetector, name: str) -> dict[str, float]:
+    """Scores of the largest face in a photo, cut the way the app cuts it."""
+    image = cv2.imread(str(need(MEDIA / name)))
+    assert image is not None, name
+    boxes = detector.detect(image)
+    assert boxes, f"no face found in {name}"
+    probs = model.predict_proba([model.crop(image, boxes[0])])[0]
+    return dict(zip(FACE_LABELS, probs.tolist()))
+
+
+def test_sidecar_describes_the_file(model):
+    meta = json.loads((MODELS_DIR / "fer_cnn.json").read_text())
+    assert meta["sha256"] == sha256(MODELS_DIR / "fer_cnn.onnx")
+    assert meta["input_size"] == 48 and meta["scale"] == "zero1"
+    assert tuple(meta["labels"]) == FACE_LABELS
+    assert 0.0 <= meta["margin"] <= 0.3
+    assert model.session.get_inputs()[0].name == "face"
+    assert model.session.get_outputs()[0].name == "scores"
+
+
+def test_scores_are_probabilities_and_mirror_invariant(model):
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(4)]
+    probs = model.predict_proba(faces)
+    assert probs.shape == (4, 7)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    # the graph averages each face with its mirror image, so a mirrored face scores the same
+    mirrored = model.predict_proba([f[:, ::-1].copy() for f in faces])
+    assert np.allclose(probs, mirrored, atol=1e-5)
+    # a batch gives the same scores as one face at a time
+    single = np.concatenate([model.predict_proba([f]) for f in faces])
+    assert np.allclose(probs, single, atol=1e-5)
+
+
+def test_posed_happy_portrait_reads_happy(model, detector):
+    scores = portrait_scores(model, detector, "0-f15-hao-ph.jpg")
+    assert max(scores, key=scores.get) == "happy"
+    assert scores["happy"] > 0.5
+
+
+def test_posed_surprise_portrait_reads_surprise(model, detector):
+    scores = portrait_scores(model, detector, "0-f1-su-ph.jpg")
+    assert max(scores, key=scores.get) == "surprise"
+
+
+def test_posed_anger_portrait_scores_anger_above_the_other_portraits(model, detector):
+    # The closed-mouth posed anger reads as sad (so does fer_mini_xception's), so this asserts something weaker but
+    # real: a negative emotion on top, and far more anger than the happy or surprised portraits get.
+    anger = portrait_scores(model, detector, "15-f13-anc-ph.jpg")
+    happy = portrait_scores(model, detector, "0-f15-hao-ph.jpg")
+    surprise = portrait_scores(model, detector, "0-f1-su-ph.jpg")
+    assert max(anger, key=anger.get) in {"angry", "sad", "fear", "disgust"}
+    assert anger["angry"] > 2 * happy["angry"]
+    assert anger["angry"] > 2 * surprise["angry"]
+    assert anger["happy"] < 0.1
+
+
+def test_accuracy_on_500_held_out_faces():
+    from sklearn.model_selection import train_test_split
+
+    data = np.load(need(FER))
+    labels = data["labels"].astype(np.int64)
+    # the hold-out that training/train_face.py never trains on, then a stratified 500 of it
+    _, hold = train_test_split(np.arange(len(labels)), test_size=0.1, stratify=labels, random_state=42)
+    sample, _ = train_test_split(hold, train_size=500, stratify=labels[hold], random_state=0)
+    model = OnnxFaceModel("fer_cnn")
+    pred = model.predict_proba(list(data["images"][sample])).argmax(axis=1)
+    assert (pred == labels[sample]).mean() > 0.6
