@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,16 +11,9 @@ import pytest
 from emotion.detect import HaarDetector
 from emotion.face_model import MODELS_DIR, OnnxFaceModel, sha256
 from emotion.labels import FACE_LABELS
+from tests.conftest import DATA, MEDIA, need
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MEDIA = DATA / "media"
 FER = DATA / "fer2013" / "train.npz"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared test data not found: {path}")
-    return path
 
 
 @pytest.fixture(scope="module")
