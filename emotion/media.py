@@ -103,7 +103,7 @@ def _short(exc: BaseException) -> str:
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Read a video's duration, frame rate, size and whether it has audio.
+    """Read a video's duration, frame rate, size (as shown, after its rotation flag) and whether it has audio.
 
     Raises:
         MediaError: If the file is empty, corrupt or holds no video stream.
@@ -120,9 +120,21 @@ def probe_video(path: str | Path) -> VideoInfo:
             duration = 0.0
         frames = int(stream.frames) or int(round(duration * fps))
         ctx = stream.codec_context
-        return VideoInfo(
-            duration, fps, frames, int(ctx.width or 0), int(ctx.height or 0), bool(container.streams.audio)
-        )
+        width, height = int(ctx.width or 0), int(ctx.height or 0)
+        if _rotation(container, stream) % 180 == 90:  # the size as shown, as the analysed frames are
+            width, height = height, width
+        return VideoInfo(duration, fps, frames, width, height, bool(container.streams.audio))
+
+
+def _rotation(container, stream) -> int:  # noqa: ANN001 - av types are optional at import time
+    """Return the rotation flag (degrees) of a video's first decodable frame, or 0."""
+    import av
+
+    try:
+        frame = next(container.decode(stream), None)
+    except (av.error.FFmpegError, ValueError):
+        return 0
+    return int(getattr(frame, "rotation", 0) or 0) if frame is not None else 0
 
 
 def sample_times(duration: float, max_frames: int = 21, fps: float = 0.0) -> list[float]:
@@ -140,12 +152,20 @@ def sample_times(duration: float, max_frames: int = 21, fps: float = 0.0) -> lis
     return [round(step * (i + 0.5), 4) for i in range(n)]
 
 
+SEEK_GAP = 5.0
+"""Seconds from the last decoded frame to the next sample beyond which the decoder seeks to the keyframe before
+that sample instead of decoding every frame in between."""
+
+
 def iter_video_frames(
     path: str | Path, times: list[float], max_side: int = 0
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode a video as a stream and yield the frame nearest each requested time.
 
-    Rotation flags in the container are applied. Only one decoded frame is held at a time.
+    Rotation flags in the container are applied. Only one decoded frame is held at a time. Where two samples are
+    more than :data:`SEEK_GAP` seconds apart, the decoder seeks to the keyframe before the next one, so sparse
+    sampling of a long video decodes a few frames per sample rather than the whole stream. If seeking fails or
+    does not move forward (a truncated file, keyframes further apart than the gap), it decodes straight through.
 
     Args:
         path: The video file.
@@ -153,7 +173,8 @@ def iter_video_frames(
         max_side: If > 0, frames larger than this are shrunk to it (keeps 4K cheap).
 
     Yields:
-        (frame index, time in seconds, BGR image).
+        (frame index, time in seconds, BGR image). The index counts decoded frames until the first seek and is
+        estimated from the time and frame rate after it.
 
     Raises:
         MediaError: If the video cannot be decoded at all.
@@ -165,35 +186,60 @@ def iter_video_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         pending = list(times)
-        prev = None
+        prev = None  # (index, t, frame) of the last decoded frame
         index = -1
-        step = 1.0 / float(stream.average_rate or 25)
+        fps = float(stream.average_rate or 25)
+        step = 1.0 / fps
         last_t = -step
-        try:
-            for frame in container.decode(stream):
-                index += 1
-                t = float(frame.time) if frame.time is not None else last_t + step
-                t = t if t > last_t else last_t + step  # missing or repeated timestamps: count frames
-                last_t = t
-                while pending and t >= pending[0]:
-                    # the frame nearest the requested time: this one or the one before it
-                    use = (
-                        prev
-                        if prev is not None and abs(prev[1] - pending[0]) < abs(t - pending[0])
-                        else (index, t, frame)
-                    )
-                    yield use[0], use[1], frame_to_bgr(use[2], max_side)
-                    pending.pop(0)
-                if not pending:
-                    return
-                prev = (index, t, frame)
-        except av.error.FFmpegError as exc:
-            if index < 0:
-                raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
-        if index < 0:
+        frames = container.decode(stream)
+        seekable, sought, after_seek = stream.time_base is not None, -1.0, False
+        while pending:
+            here = prev[1] if prev is not None else 0.0
+            if seekable and pending[0] > sought and pending[0] - here > SEEK_GAP:
+                sought = pending[0]
+                frames, after_seek, last_t = _seek(container, stream, sought), True, -float("inf")
+            try:
+                frame = next(frames, None) if frames is not None else None
+            except av.error.FFmpegError as exc:
+                if index < 0 and not after_seek:
+                    raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
+                frame = None
+            if after_seek and (frame is None or frame.time is None):
+                # nothing (or no timestamp) after the seek: decode from the start instead
+                seekable, after_seek, last_t = False, False, -step
+                frames = _seek(container, stream, 0.0)
+                continue
+            if frame is None:
+                break
+            t = float(frame.time) if frame.time is not None else last_t + step
+            t = t if t > last_t else last_t + step  # missing or repeated timestamps: count frames
+            if after_seek and prev is not None and t <= prev[1]:
+                seekable = False  # the keyframe lay behind where decoding had got to: seeking does not pay
+            index = index + 1 if sought < 0 else round(t * fps)
+            after_seek, last_t = False, t
+            while pending and t >= pending[0]:
+                # the frame nearest the requested time: this one or the one before it
+                use = (
+                    prev if prev is not None and abs(prev[1] - pending[0]) < abs(t - pending[0]) else (index, t, frame)
+                )
+                yield use[0], use[1], frame_to_bgr(use[2], max_side)
+                pending.pop(0)
+            prev = (index, t, frame)
+        if prev is None:
             raise MediaError("the video holds no decodable frames")
-        if pending and prev is not None:  # the stream ended early (truncated file): use the last frame once
+        if pending:  # the stream ended early (truncated file): use the last frame once
             yield prev[0], prev[1], frame_to_bgr(prev[2], max_side)
+
+
+def _seek(container, stream, t: float):  # noqa: ANN001, ANN202 - av types are optional at import time
+    """Seek ``stream`` to the keyframe at or before ``t`` seconds; return a fresh frame iterator, or None."""
+    import av
+
+    try:
+        container.seek(max(0, int(t / stream.time_base)), stream=stream, backward=True, any_frame=False)
+    except (av.error.FFmpegError, OverflowError, ValueError):
+        return None
+    return container.decode(stream)
 
 
 def frame_to_bgr(frame, max_side: int = 0) -> np.ndarray:  # noqa: ANN001
