@@ -14,7 +14,6 @@ trained on every actor except :data:`HELD_OUT_ACTOR`, whose clips the tests clas
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -35,24 +34,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emotion.labels import VOICE_LABELS  # noqa: E402
+from emotion.ravdess import (  # noqa: E402  # noqa: E402
+    DEFAULT_DATA,
+    HELD_OUT_ACTOR,
+    VARIANTS,
+    cache_dir,
+    columns,
+    list_clips,
+    load_features,
+    parse_name,
+)
+from emotion.ravdess import read as _read  # noqa: E402
 from emotion.voice_model import (  # noqa: E402
     DEFAULT_MODEL,
     VoiceEmotionClassifier,
     extract_features,
-    feature_names,
     save_voice_model,
 )
 
-CACHE = ROOT / "training" / "cache"
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ravdess"
-FEATURE_VERSION = "1"
-VARIANTS = {
-    "norm": (("compare", "egemaps"), True),  # loudness-normalised: what the shipped model reads
-    "raw": (("compare", "egemaps"), False),  # as recorded: ablation only
-}
 N_COMPARE = 6373
-HELD_OUT_ACTOR = 24
-"""Chosen before any result was seen: the last actor. Never used to train or tune the shipped model."""
+CACHE = cache_dir()
 FINAL = {"selector": "l1", "k": 500, "C": 10.0, "clip": 5.0, "unit_norm": True, "feature_sets": ("compare",)}
 """The shipped configuration (picked on the ablation below; see the model card)."""
 ROBUSTNESS = {"selector": "anova", "k": 500, "C": 10.0, "clip": 5.0, "feature_sets": ("compare", "egemaps")}
@@ -65,74 +66,6 @@ CV_FOLDS = 6
 
 # ----------------------------------------------------------------------------------------------------------------
 # Data and features
-
-
-def list_clips(data: Path) -> list[Path]:
-    """Return the RAVDESS speech clips under ``data`` in a stable order."""
-    clips = sorted(data.glob("Actor_*/03-01-*.flac")) or sorted(data.glob("Actor_*/03-01-*.wav"))
-    if not clips:
-        raise SystemExit(f"no RAVDESS clips (Actor_NN/03-01-*.flac) under {data}")
-    return clips
-
-
-def parse_name(path: Path | str) -> tuple[str, int]:
-    """Return (emotion label, actor id) from a RAVDESS file name."""
-    parts = Path(path).stem.split("-")
-    return VOICE_LABELS[int(parts[2]) - 1], int(parts[6])
-
-
-def _read(path: str) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    x, sr = sf.read(path, dtype="float32", always_2d=True)
-    return x.mean(axis=1), sr
-
-
-def _extract_one(args: tuple[str, str]) -> np.ndarray:
-    path, variant = args
-    sets, normalise = VARIANTS[variant]
-    return extract_features(*_read(path), sets, normalise)
-
-
-def load_features(data: Path, variant: str = "norm", workers: int = 2) -> dict[str, np.ndarray]:
-    """Return features of every clip, extracting them once and caching them.
-
-    Args:
-        data: The RAVDESS folder.
-        variant: A key of :data:`VARIANTS`.
-        workers: Processes used for extraction.
-
-    Returns:
-        ``X`` (clips x features), ``y`` (labels), ``actor``, ``files`` and ``names`` (feature names).
-    """
-    clips = list_clips(data)
-    rel = [str(c.relative_to(data)) for c in clips]
-    key = hashlib.sha256(("\n".join(rel) + FEATURE_VERSION + variant).encode()).hexdigest()[:16]
-    cache = CACHE / f"ravdess_{variant}_{key}.npz"
-    if cache.exists():
-        return dict(np.load(cache, allow_pickle=False))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(f"extracting {VARIANTS[variant][0]} ({variant}) from {len(clips)} clips with {workers} processes ...")
-    with Pool(workers) as pool:
-        rows = pool.map(_extract_one, [(str(c), variant) for c in clips], chunksize=8)
-    print(f"extracted in {time.perf_counter() - t0:.0f} s -> {cache.relative_to(ROOT)}")
-    labels, actors = zip(*(parse_name(c) for c in clips))
-    out = {
-        "X": np.vstack(rows).astype(np.float32),
-        "y": np.array(labels),
-        "actor": np.array(actors, dtype=np.int16),
-        "files": np.array(rel),
-        "names": np.array(feature_names(VARIANTS[variant][0])),
-    }
-    np.savez(cache, **out)
-    return out
-
-
-def columns(d: dict[str, np.ndarray], sets: tuple[str, ...]) -> np.ndarray:
-    """Return the feature columns of the given OpenSMILE sets, in the order :func:`extract_features` gives them."""
-    names = d["names"]
-    return np.concatenate([d["X"][:, np.char.startswith(names, f"{s}:")] for s in sets], axis=1)
 
 
 def speaker_zscore(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -534,7 +467,7 @@ def main() -> None:
     t0 = time.perf_counter()
     d = load_features(data, "norm")
     X, y, g = columns(d, FINAL["feature_sets"]), d["y"], d["actor"]
-    print(f"features: {X.shape} in {time.perf_counter() - t0:.1f} s (cached in {CACHE.relative_to(ROOT)})")
+    print(f"features: {X.shape} in {time.perf_counter() - t0:.1f} s (cached in {CACHE})")
     if a.ablation:
         ablation(data)
         robustness(data)
