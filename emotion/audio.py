@@ -13,6 +13,7 @@ No system ffmpeg is needed.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from emotion.labels import VOICE_LABELS
 from emotion.record import AudioResult, Segment
 from emotion.settings import Settings
-from emotion.voice_model import SR, extract_features, frame_db, load_voice_model
+from emotion.voice_model import SR, extract_features, frame_db, load_active_voice_model
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v")
@@ -160,8 +161,16 @@ def windows(duration: float, length: float, hop: float) -> list[tuple[float, flo
 # Analysis
 
 
+VoiceSink = Callable[[np.ndarray, Segment, np.ndarray], None]
+"""Receives each classified speech window: its 16 kHz samples, its segment and the features the model read."""
+
+
 def process_signal(
-    signal: np.ndarray, sr: int, settings: Settings | None = None, model: Any | None = None
+    signal: np.ndarray,
+    sr: int,
+    settings: Settings | None = None,
+    model: Any | None = None,
+    collect: VoiceSink | None = None,
 ) -> AudioResult:
     """Classify the emotion in the voice of a signal, window by window.
 
@@ -169,7 +178,8 @@ def process_signal(
         signal: Mono or multichannel (channels first or last) samples.
         sr: Sampling rate in Hz; resampled to 16 kHz if different.
         settings: ``max_duration``, ``denoise``, ``segment_seconds`` and ``segment_hop`` are used.
-        model: A fitted voice model (see :mod:`emotion.voice_model`); the shipped one if None.
+        model: A fitted voice model (see :mod:`emotion.voice_model`); the active version if None.
+        collect: Called with each classified speech window (for the learning store).
 
     Returns:
         Segments (``speech=False`` and ``emotion=None`` where nobody speaks) and a summary with
@@ -203,13 +213,18 @@ def process_signal(
     segments = [Segment(s, e, None, {}, False) for s, e in spans]
     idx = [i for i, ok in enumerate(is_speech) if ok]
     if idx:
-        model = model if model is not None else load_voice_model()
+        if model is None:
+            model, message = load_active_voice_model()
+            notes += [message] if message else []
         sets = tuple(getattr(model, "feature_sets", ("compare",)))
-        proba = model.predict_proba(window_features(x, [spans[i] for i in idx], sets))
+        features = window_features(x, [spans[i] for i in idx], sets)
+        proba = model.predict_proba(features)
         classes = [str(c) for c in model.classes_]
-        for i, p in zip(idx, proba):
+        for i, p, row in zip(idx, proba, features):
             scores = {c: round(float(v), 4) for c, v in sorted(zip(classes, p), key=lambda cv: _order(cv[0]))}
             segments[i] = Segment(spans[i][0], spans[i][1], max(scores, key=scores.get), scores, True)
+            if collect is not None:
+                collect(x[int(spans[i][0] * SR) : int(spans[i][1] * SR)], segments[i], row)
     summary = summarise(segments, speech_seconds=round(float(active.sum() * HOP), 2))
     if not idx:
         notes.append("no speech detected")
@@ -227,7 +242,9 @@ def window_features(
     return np.vstack([extract_features(signal[int(s * SR) : int(e * SR)], SR, feature_sets) for s, e in spans])
 
 
-def process_file(path: str | Path, settings: Settings | None = None, model: Any | None = None) -> AudioResult:
+def process_file(
+    path: str | Path, settings: Settings | None = None, model: Any | None = None, collect: VoiceSink | None = None
+) -> AudioResult:
     """Decode a file's audio and run :func:`process_signal` on it.
 
     Raises:
@@ -236,7 +253,7 @@ def process_file(path: str | Path, settings: Settings | None = None, model: Any 
     """
     settings = settings or Settings()
     signal, sr = load_audio(path, settings.max_duration)
-    return process_signal(signal, sr, settings, model)
+    return process_signal(signal, sr, settings, model, collect)
 
 
 def summarise(segments: list[Segment], speech_seconds: float = 0.0) -> dict[str, Any]:

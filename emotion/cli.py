@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-duration", type=float, default=d.max_duration, help="seconds analysed per file; 0 = all")
     a.add_argument("--no-audio", action="store_true", help="skip the voice analysis")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    t = sub.add_parser("retrain", help="retrain on the learning store's labels; a new model serves only if better")
+    t.add_argument("--modality", choices=["voice", "face", "all"], default="all", help="what to retrain")
+    t.add_argument("--background", action="store_true", help="start it in a separate process and return")
     m = sub.add_parser("models", help="list learned model versions or roll back to one")
     msub = m.add_subparsers(dest="action", required=True)
     msub.add_parser("list", help="every version of each modality, with its metrics; * marks the active one")
@@ -89,6 +92,25 @@ def models_command(args: argparse.Namespace) -> int:
         return 2
     print(f"{names[0]} model is now {args.version}")
     return 0
+
+
+def retrain_command(args: argparse.Namespace) -> int:
+    """Run ``retrain``: each modality in turn (or in the background); 1 if a requested one could not run."""
+    from emotion import learning
+
+    names = list(learning.MODALITIES) if args.modality == "all" else [args.modality]
+    failed = 0
+    for name in names:
+        if args.background:
+            started = learning.start(name)
+            print(f"{name}: {'started in the background' if started else 'a retrain is already running'}")
+            continue
+        try:
+            print(learning.retrain(name)["message"])
+        except learning.RetrainError as exc:
+            print(f"{name}: not retrained: {exc}", file=sys.stderr)
+            failed += args.modality != "all"
+    return 1 if failed else 0
 
 
 def analyze_command(args: argparse.Namespace) -> int:
@@ -149,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             return analyze_command(args)
         if args.command == "models":
             return models_command(args)
+        if args.command == "retrain":
+            return retrain_command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -20,6 +20,9 @@ from emotion.quality import brightness_reason, face_reason
 from emotion.record import AudioResult, DroppedFace, Face, Frame, Quality, Result
 from emotion.settings import Settings
 from emotion.tracker import FaceTracker
+
+if TYPE_CHECKING:
+    from emotion.learning import Collector
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,7 @@ def analyze_file(
     progress: Progress | None = None,
     cancel: CancelFlag | None = None,
     name: str | None = None,
+    collector: Collector | None = None,
 ) -> Result:
     """Analyse one image, video or audio file.
 
@@ -164,6 +168,8 @@ def analyze_file(
         progress: Called with (stage, fraction) as work proceeds.
         cancel: Stops the analysis when set; raises :class:`Cancelled`.
         name: The name to show for the file (defaults to the file's name).
+        collector: Gathers the analysed faces and voice segments for the learning store
+            (faces only with the default face model, whose outputs the learned adapter reads).
     """
     settings = settings or Settings()
     path = Path(path)
@@ -178,9 +184,9 @@ def analyze_file(
         models = models or Models.load(settings)
         result.notes += models.notes
         if kind in ("image", "video"):
-            _analyze_frames(path, kind, settings, models, result, report, cancel)
+            _analyze_frames(path, kind, settings, models, result, report, cancel, collector)
         if kind == "audio" or (kind == "video" and settings.audio):
-            _analyze_audio(path, settings, models, result, report)
+            _analyze_audio(path, settings, models, result, report, collector)
         report("summary", 1.0)
         result.summary = summarise(result.frames)
     except Cancelled:
@@ -202,15 +208,21 @@ def _analyze_frames(
     result: Result,
     report: Progress,
     cancel: CancelFlag | None,
+    collector: Collector | None = None,
 ) -> None:
     tracker = FaceTracker()
+    keep_faces = collector is not None and settings.face_backend == "default"
+    if keep_faces and hasattr(models.face, "base"):
+        collector.base_face = models.face.base
     times_total, frames = _frames(path, kind, settings, result)
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        pending: list[tuple[list[tuple[int, float]], Future]] = []
+        pending: list[tuple[list[tuple[int, float]], list[np.ndarray], Future]] = []
 
-        def collect(keys: list[tuple[int, float]], fut: Future) -> None:
-            for (index, t), (quality, faces, dropped) in zip(keys, fut.result()):
+        def collect(keys: list[tuple[int, float]], images: list[np.ndarray], fut: Future) -> None:
+            for (index, t), image, (quality, faces, dropped) in zip(keys, images, fut.result()):
                 ids = tracker.update([box for box, _ in faces], t)
+                for face_id, (box, p) in zip(ids, faces) if keep_faces else ():
+                    collector.face(image, box, models.face.crop(image, box), p, t, face_id)
                 result.frames.append(
                     Frame(
                         index=index,
@@ -230,7 +242,8 @@ def _analyze_frames(
         for item in _with_end(frames):
             if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval):
                 images = [img for _, _, img in chunk]
-                pending.append(([(i, t) for i, t, _ in chunk], pool.submit(analyze_chunk, images, models, settings)))
+                job = pool.submit(analyze_chunk, images, models, settings)
+                pending.append(([(i, t) for i, t, _ in chunk], images if keep_faces else [None] * len(images), job))
                 chunk = []
             if item is not None:
                 if cancel is not None and cancel.is_set():
@@ -248,13 +261,16 @@ def _with_end(items: Iterable) -> Iterable:
     yield None
 
 
-def _analyze_audio(path: Path, settings: Settings, models: Models, result: Result, report: Progress) -> None:
+def _analyze_audio(
+    path: Path, settings: Settings, models: Models, result: Result, report: Progress, collector: Collector | None
+) -> None:
     from emotion import audio
     from emotion.voice_model import ModelError
 
     report("audio", 0.0)
     try:
-        result.audio = audio.process_file(path, settings, models.voice)
+        sink = collector.voice if collector is not None else None
+        result.audio = audio.process_file(path, settings, models.voice, sink)
     except (audio.AudioError, ModelError) as exc:
         if result.kind == "audio":
             raise MediaError(str(exc)) from None

@@ -29,6 +29,10 @@ class Settings:
         denoise: Apply noise reduction before voice features.
         segment_seconds: Voice window length.
         segment_hop: Seconds between voice window starts.
+        collect: Keep each analysed face (a small crop) and voice segment (audio and features) in the
+            learning store, for review and retraining.
+        collect_threshold: Predictions at least this confident are kept as (down-weighted) training labels.
+        retrain_after: Retrain in the background once this many new labels have gathered; 0 = only by hand.
     """
 
     max_frames: int = 21
@@ -48,6 +52,9 @@ class Settings:
     denoise: bool = False
     segment_seconds: float = 3.0
     segment_hop: float = 1.5
+    collect: bool = True
+    collect_threshold: float = 0.9
+    retrain_after: int = 50
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain data."""

@@ -15,7 +15,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created REAL NOT NULL,
     source TEXT NOT NULL,
+    file TEXT NOT NULL DEFAULT '',
     modality TEXT NOT NULL CHECK (modality IN ('face', 'voice')),
     start REAL NOT NULL DEFAULT 0,
     end REAL NOT NULL DEFAULT 0,
@@ -53,7 +54,7 @@ class Item:
     """One face or voice segment to keep.
 
     Attributes:
-        source: Where it came from (a file's display name or a history id); never a path.
+        source: What it belongs to (``history:<id>``), so deleting that deletes it; never a path.
         modality: "face" or "voice".
         predicted: The model's label.
         probs: Label -> probability.
@@ -62,6 +63,7 @@ class Item:
         start: Seconds into the source.
         end: Seconds into the source.
         face_id: The face's track id, for faces.
+        file: The analysed file's display name.
     """
 
     source: str
@@ -73,12 +75,21 @@ class Item:
     start: float = 0.0
     end: float = 0.0
     face_id: int | None = None
-    extra: dict = field(default_factory=dict)
+    file: str = ""
 
 
 def data_dir() -> Path:
     """The folder for stored data: ``$EMOTION_DATA_DIR``, or ``learning_data/`` in the repository."""
     return Path(os.environ.get("EMOTION_DATA_DIR") or ROOT / "learning_data")
+
+
+def scrub(path: Path) -> None:
+    """Flush a WAL database's log into the file and empty it, so deleted rows leave no copy in ``-wal``."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
 
 
 def pack(array: np.ndarray | None) -> bytes | None:
@@ -115,6 +126,8 @@ class LearningStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            if "file" not in {r[1] for r in db.execute("PRAGMA table_info(items)")}:  # stores made before 'file'
+                db.execute("ALTER TABLE items ADD COLUMN file TEXT NOT NULL DEFAULT ''")
         finally:
             db.close()
 
@@ -123,6 +136,7 @@ class LearningStore:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA secure_delete=ON")  # deleted faces and voices are overwritten, not just unlinked
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -142,11 +156,12 @@ class LearningStore:
                 conf = max(it.probs.values()) if it.probs else 0.0
                 auto = conf >= self.auto_threshold
                 cur = db.execute(
-                    "INSERT INTO items (created, source, modality, start, end, face_id, predicted, confidence, probs,"
-                    " features, media, label, label_source, labelled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO items (created, source, file, modality, start, end, face_id, predicted, confidence,"
+                    " probs, features, media, label, label_source, labelled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         now,
                         it.source,
+                        it.file,
                         it.modality,
                         it.start,
                         it.end,
@@ -181,7 +196,7 @@ class LearningStore:
     def rows(
         self,
         modality: str | None = None,
-        source: str | None = None,
+        file: str | None = None,
         label: str | None = None,
         min_confidence: float = 0.0,
         max_confidence: float = 1.0,
@@ -189,7 +204,7 @@ class LearningStore:
     ) -> list[dict]:
         """List items for review (without features or media), newest first."""
         where, args = ["confidence BETWEEN ? AND ?"], [min_confidence, max_confidence]
-        for column, value in (("modality", modality), ("source", source)):
+        for column, value in (("modality", modality), ("file", file)):
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -197,8 +212,8 @@ class LearningStore:
             where.append("(predicted = ? OR label = ?)")
             args += [label, label]
         sql = (
-            "SELECT id, created, source, modality, start, end, face_id, predicted, confidence, label, label_source"
-            f" FROM items WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+            "SELECT id, created, source, file, modality, start, end, face_id, predicted, confidence, label,"
+            f" label_source FROM items WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
         )
         with self._db() as db:
             db.row_factory = sqlite3.Row
@@ -234,9 +249,14 @@ class LearningStore:
             "ids": [r[0] for r in rows],
         }
 
-    def count(self, modality: str | None = None, source: str | None = None, since: float = 0.0) -> int:
-        """Human labels given after ``since`` (a timestamp), for a modality."""
-        sql = "SELECT COUNT(*) FROM items WHERE label_source='human' AND labelled_at > ?"
+    def files(self) -> list[str]:
+        """The display names of every file with stored items, sorted."""
+        with self._db() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT file FROM items ORDER BY file")]
+
+    def count(self, modality: str | None = None, since: float = 0.0, human_only: bool = True) -> int:
+        """Labels given after ``since`` (a timestamp): human ones, or with ``human_only=False`` collected ones too."""
+        sql = "SELECT COUNT(*) FROM items WHERE labelled_at > ?" + (" AND label_source='human'" if human_only else "")
         args: list = [since]
         if modality:
             sql += " AND modality=?"
@@ -247,9 +267,12 @@ class LearningStore:
     def delete_source(self, source: str) -> int:
         """Delete every item of one source (its crops, segments and features). Returns rows deleted."""
         with self._db() as db:
-            return db.execute("DELETE FROM items WHERE source=?", (source,)).rowcount
+            n = db.execute("DELETE FROM items WHERE source=?", (source,)).rowcount
+        scrub(self.path)
+        return n
 
     def clear(self) -> None:
         """Delete everything in the store."""
         with self._db() as db:
             db.execute("DELETE FROM items")
+        scrub(self.path)

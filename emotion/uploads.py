@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from emotion.annotate import annotate_video, annotated_image, face_thumbnails
+from emotion.learning import Collector
 from emotion.media import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS, MediaError
 from emotion.pipeline import CancelFlag, Cancelled, Models, Progress, analyze_file
 from emotion.record import Result
@@ -89,6 +90,7 @@ def analyse_upload(
     cancel: CancelFlag | None = None,
     make_video: bool = True,
     video_max_side: int = 1280,
+    collector: Collector | None = None,
 ) -> Analysis:
     """Analyse one uploaded file and make what the views need while its private copy exists.
 
@@ -104,6 +106,7 @@ def analyse_upload(
         cancel: Stops the work when set.
         make_video: Also write the annotated video of a video upload.
         video_max_side: Longest side of the annotated video's frames (0: as the source).
+        collector: Gathers the analysed faces and voice segments for the learning store.
     """
     report = progress or (lambda stage, frac: None)
     shown = display_name(name)
@@ -112,7 +115,7 @@ def analyse_upload(
         kinds = ", ".join(e.lstrip(".") for e in MEDIA_EXTS)
         return Analysis(Result(file=shown, kind="unknown", error=f"unsupported file type '{ext}' (use {kinds})"))
     with private_copy(stream, name) as path:
-        result = analyze_file(path, settings, models, progress=report, cancel=cancel, name=shown)
+        result = analyze_file(path, settings, models, progress=report, cancel=cancel, name=shown, collector=collector)
         analysis = Analysis(result)
         if result.error or result.kind not in ("image", "video"):
             return analysis

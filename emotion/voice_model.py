@@ -261,6 +261,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
+    """Write a fitted model with skops (no pickle), compressed."""
+    import zipfile
+
+    import skops.io as sio
+
+    sio.dump(model, Path(path), compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
 def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Save a fitted model with skops (no pickle) and a JSON sidecar holding its sha256 and metadata.
 
@@ -272,13 +281,11 @@ def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict
     Returns:
         The path of the model file.
     """
-    import zipfile
-
     import skops.io as sio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    dump_voice_model(model, path)
     sidecar = {
         "format": "skops",
         "sha256": _sha256(path),
@@ -295,11 +302,11 @@ TRUSTED_PREFIXES = ("sklearn.", "imblearn.", "emotion.voice_model.")
 """Modules whose types a model file may name; anything else is refused at load time."""
 
 
-def load_voice_model(path: str | Path | None = None) -> VoiceEmotionClassifier:
+def load_voice_model(path: str | Path | None = None, sha256: str | None = None) -> VoiceEmotionClassifier:
     """Load a voice model saved by :func:`save_voice_model` (the shipped default when ``path`` is None).
 
-    The file's sha256 must match its JSON sidecar, and it may only name scikit-learn, imbalanced-learn and
-    this module's types. Loaded models are cached by path and modification time.
+    The file's sha256 must match ``sha256`` or, when that is None, its JSON sidecar; and it may only name
+    scikit-learn, imbalanced-learn and this module's types. Loaded models are cached by path and modification time.
 
     Raises:
         ModelError: The model or its sidecar is missing, the checksum does not match, or the file names a type
@@ -314,11 +321,12 @@ def load_voice_model(path: str | Path | None = None) -> VoiceEmotionClassifier:
     key = (str(path.resolve()), path.stat().st_mtime_ns)
     if key in _cache:
         return _cache[key]
-    if not sidecar.is_file():
-        raise ModelError(f"voice model sidecar not found: {sidecar} (it holds the model's checksum)")
-    meta = json.loads(sidecar.read_text())
-    if _sha256(path) != meta.get("sha256"):
-        raise ModelError(f"voice model checksum mismatch: {path.name} does not match {sidecar.name}, not loading it")
+    if sha256 is None:
+        if not sidecar.is_file():
+            raise ModelError(f"voice model sidecar not found: {sidecar} (it holds the model's checksum)")
+        sha256 = json.loads(sidecar.read_text()).get("sha256")
+    if _sha256(path) != sha256:
+        raise ModelError(f"voice model checksum mismatch: {path.name} does not match its record, not loading it")
     untrusted = sio.get_untrusted_types(file=path)
     bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if bad:
@@ -329,3 +337,24 @@ def load_voice_model(path: str | Path | None = None) -> VoiceEmotionClassifier:
     _cache.clear()
     _cache[key] = model
     return model
+
+
+def load_active_voice_model() -> tuple[VoiceEmotionClassifier, str | None]:
+    """Load the active voice model version (see :mod:`emotion.versions`), or the shipped one.
+
+    A missing or damaged version falls back to the last good one, then to the shipped model.
+
+    Returns:
+        The model and a message when a fallback was taken (None otherwise).
+    """
+    from emotion.versions import Registry
+
+    registry = Registry("voice")
+    version, path, message = registry.active_file()
+    if path is not None:
+        entry = next(v for v in registry.versions() if v["version"] == version)
+        try:
+            return load_voice_model(path, sha256=entry["sha256"]), message
+        except ModelError as exc:
+            message = f"voice model {version} could not be loaded ({exc}); using the shipped model"
+    return load_voice_model(), message
