@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from emotion.record import Result
-from emotion.store import data_dir
+from emotion.store import data_dir, scrub
 
 DB_NAME = "history.sqlite"
 
@@ -75,6 +75,7 @@ class History:
         conn = sqlite3.connect(self.path, timeout=10)
         try:
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA secure_delete=ON")  # a deleted analysis is overwritten, not just unlinked
             with conn:  # one transaction: committed on success, rolled back on error
                 yield conn
         finally:
@@ -142,7 +143,16 @@ class History:
     def delete(self, entry_id: int) -> bool:
         """Delete one analysis; return whether it existed."""
         with self._connect() as conn:
-            return conn.execute("DELETE FROM analyses WHERE id = ?", (entry_id,)).rowcount > 0
+            found = conn.execute("DELETE FROM analyses WHERE id = ?", (entry_id,)).rowcount > 0
+        scrub(self.path)
+        return found
+
+    def clear(self) -> int:
+        """Delete every analysis; return how many there were."""
+        with self._connect() as conn:
+            n = conn.execute("DELETE FROM analyses").rowcount
+        scrub(self.path)
+        return n
 
     def __len__(self) -> int:
         with self._connect() as conn:

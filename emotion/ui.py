@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from emotion import app_state
+from emotion import app_state, learning
 from emotion.detect import ModelUnavailable
 from emotion.engagement import CONTEXTS, engagement_score
 from emotion.export import to_csv, to_json, write_atomic
@@ -26,7 +26,7 @@ from emotion.labels import FACE_LABELS
 from emotion.pipeline import Cancelled
 from emotion.record import Result
 from emotion.settings import Settings
-from emotion.uploads import MEDIA_EXTS, Analysis, analyse_upload, progress_value, safe_extension
+from emotion.uploads import MEDIA_EXTS, Analysis, analyse_upload, display_name, progress_value, safe_extension
 from emotion.views import (
     disagreements,
     distribution_figure,
@@ -60,6 +60,9 @@ STAGES = {
     "video": "drawing the annotated video",
 }
 _GROUPED = {
+    "collect",
+    "collect_threshold",
+    "retrain_after",
     "max_frames",
     "fps",
     "max_duration",
@@ -169,6 +172,15 @@ def sidebar_settings() -> Settings:
             "Accepted brightness", 0.0, 255.0, key="cfg_brightness", help="Frames darker or brighter are dropped."
         )
         st.number_input("Most faces per frame", 1, 100, step=1, key="cfg_max_faces", help=helps.get("max_faces"))
+    with sb.expander("Learning", icon=":material/model_training:"):
+        st.toggle("Keep faces and voice for learning", key="cfg_collect", help=helps.get("collect"))
+        st.slider(
+            "Keep predictions above", 0.5, 1.0, step=0.01, key="cfg_collect_threshold",
+            help=helps.get("collect_threshold"),
+        )
+        st.number_input(
+            "Retrain after new labels", 0, 100000, step=10, key="cfg_retrain_after", help=helps.get("retrain_after")
+        )
     with sb.expander("Export", icon=":material/save:"):
         st.toggle(
             "Auto-export JSON and CSV",
@@ -256,14 +268,24 @@ def run_batch(files: list, settings: Settings) -> None:
             bar.progress(last[0], text=f"{name}: {STAGES.get(stage, stage)} {frac:.0%}")
 
         started = time.perf_counter()
+        collector = learning.Collector(display_name(upload.name)) if settings.collect else None
         try:
             analysis = analyse_upload(
-                upload, upload.name, settings, models, progress, cancel, make_video=options["annotated_video"]
+                upload,
+                upload.name,
+                settings,
+                models,
+                progress,
+                cancel,
+                make_video=options["annotated_video"],
+                collector=collector,
             )
         except Cancelled:
             break
         entry = {"analysis": analysis, "seconds": round(time.perf_counter() - started, 1)}
         entry["history_id"] = _remember(analysis)
+        if collector is not None:
+            _learn(collector, entry["history_id"], settings)
         if options["auto_export"]:
             entry["export_paths"] = auto_export(analysis.result, options["prefix"])
         app_state.add_analysis(upload.file_id, entry)
@@ -279,6 +301,16 @@ def _kind(name: str) -> str:
     from emotion.media import media_kind
 
     return media_kind(f"x{safe_extension(name)}")
+
+
+def _learn(collector: learning.Collector, history_id: int | None, settings: Settings) -> None:
+    try:
+        _, started = learning.keep(collector, history_id, settings)
+    except Exception as exc:  # noqa: BLE001 - a full disk must not lose the on-screen result
+        st.warning(f"Could not keep the faces and voice for learning: {exc}")
+        return
+    for modality in started:
+        st.toast(f"Enough new labels: retraining the {modality} model in the background", icon="🧠")
 
 
 def _remember(analysis: Analysis) -> int | None:
@@ -697,3 +729,26 @@ def data_dir_text() -> str:
 def entry_from_history(result: Result, extras: dict[str, Any]) -> dict:
     """Wrap a stored record as an entry for :func:`render_entries`."""
     return {"analysis": Analysis(result, extras)}
+
+
+def delete_all_data() -> None:
+    """A guarded "Delete all stored data" action: history, learning store, learned models and exports."""
+    with st.expander("Delete all stored data", icon=":material/delete_forever:"):
+        st.write(
+            f"Deletes every analysis in the history, every face crop, voice segment and correction in the learning "
+            f"store, the learned model versions and the auto-exports, all under `{data_dir()}`. The shipped models "
+            "stay. This cannot be undone."
+        )
+        sure = st.checkbox("I understand, delete everything", key="delete_all_sure")
+        st.button("Delete all stored data", type="primary", disabled=not sure, key="delete_all", on_click=_delete_all)
+        done = st.session_state.pop("delete_all_done", None)
+        if done:
+            st.success(f"Deleted {done['analyses']} analyses and {done['items']} learning items.", icon="🗑️")
+
+
+def _delete_all() -> None:
+    from emotion import privacy
+
+    st.session_state["delete_all_done"] = privacy.delete_all(app_state.history())
+    st.session_state.pop("history_undo", None)
+    st.session_state["delete_all_sure"] = False

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from emotion import app_state, ui
+from emotion import app_state, privacy, ui
 
 st.title("History")
 history = app_state.history()
@@ -11,12 +11,15 @@ st.caption(f"Every analysis is kept in `{history.path}`.")
 undo = st.session_state.get("history_undo")
 if undo:
     msg, button = st.columns([5, 1], vertical_alignment="center")
-    msg.success(f"Deleted **{undo['result'].file}**.", icon="🗑️")
+    gone = undo.get("items", 0)
+    also = f" and the {gone} faces and voice segments kept from it (those are gone for good)" if gone else ""
+    msg.success(f"Deleted **{undo['result'].file}**{also}.", icon="🗑️")
     if button.button("Undo", icon=":material/undo:", width="stretch"):
         history.add(undo["result"], undo["extras"], undo["created_at"])
         del st.session_state["history_undo"]
         st.rerun()
 
+ui.delete_all_data()
 entries = history.list()
 if not entries:
     st.info("No analyses yet. Files analysed on the **Analyse** page are kept here.", icon="🗂️")
@@ -43,8 +46,9 @@ pick, delete = st.columns([5, 1], vertical_alignment="bottom")
 chosen = pick.selectbox("Open an analysis", ids, format_func=labels.get, key="history_pick")
 if delete.button("Delete", icon=":material/delete:", width="stretch", key="history_delete"):
     result, extras = history.get(chosen)
-    st.session_state["history_undo"] = {"result": result, "extras": extras, "created_at": history.created_at(chosen)}
-    history.delete(chosen)
+    created = history.created_at(chosen)
+    items = privacy.forget_analysis(chosen, history)
+    st.session_state["history_undo"] = {"result": result, "extras": extras, "created_at": created, "items": items}
     st.rerun()
 
 result, extras = history.get(chosen)

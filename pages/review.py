@@ -1,12 +1,15 @@
-"""Review & retrain page: correct labels and retrain the models (a later issue builds it)."""
+"""Review & retrain page: confirm or correct predictions, retrain in the background, manage model versions."""
 
 import streamlit as st
 
+from emotion import review_ui
+
 st.title("Review & retrain")
-st.info(
-    "Reviewing results and retraining the models on your corrections is coming: you will confirm or fix the emotion "
-    "of faces and voice segments, and retrain from them.",
-    icon="🛠️",
-)
-st.caption("Your analyses are already kept on the **History** page for that.")
-st.page_link("pages/history.py", label="Go to History", icon=":material/history:")
+db = review_ui.store()
+review_ui.overview(db)
+query = review_ui.filters(db)
+review_ui.table(db, query)
+st.divider()
+review_ui.retrain_panel()
+st.divider()
+review_ui.versions_panel()

@@ -82,10 +82,10 @@ def set_voice(at: AppTest) -> bool:
 def test_every_page_renders(at):
     assert at.title[0].value == "Analyse"
     assert any("Drop one or more files" in i.value for i in at.info)
-    assert [e.label for e in at.sidebar.expander] == ["Performance", "Model", "Quality", "Export"]
+    assert [e.label for e in at.sidebar.expander] == ["Performance", "Model", "Quality", "Learning", "Export"]
     # pages/live.py needs a real WebRTC runtime, which AppTest lacks: tests/test_live_browser.py drives it
     expected = {
-        "pages/review.py": ("Review & retrain", "is coming"),
+        "pages/review.py": ("Review & retrain", "Nothing to review here yet"),
         "pages/history.py": ("History", "No analyses yet"),
     }
     for page, (title, text) in expected.items():
@@ -193,6 +193,50 @@ def test_history_reopen_and_delete(at):
     assert downloads(at)[:2] == ["JSON", "CSV"]
     at.button(key="history_delete").click().run()
     assert any("No analyses yet" in i.value for i in at.info)
-    assert any("Deleted" in s.value for s in at.success)
+    assert any("Deleted" in s.value and "4 faces and voice segments" in s.value for s in at.success)
     next(b for b in at.button if b.label == "Undo").click().run()
     assert len(at.selectbox(key="history_pick").options) == 1
+
+
+def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_path):
+    from emotion.review_ui import corrections
+    from emotion.store import LearningStore
+
+    upload(at, media("multi_face.jpg", "image/jpeg"))
+    at.switch_page("pages/review.py").run()
+    assert not at.exception
+    assert metrics(at)["Kept"] == "4"
+    table = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert len(table) == 4 and table["face"].str.startswith("data:image/jpeg;base64,").all()
+    assert next(b for b in at.button if b.label.startswith("Save")).disabled  # nothing edited yet
+    # AppTest cannot type into st.data_editor, so apply an analyst's edit to the table the page showed
+    edited = table.copy()
+    edited.loc[0, "label"] = "sad" if table.loc[0, "predicted"] != "sad" else "angry"
+    edited.loc[1, "correct"] = True
+    changes = corrections(table, edited)
+    first, second = int(table.loc[0, "id"]), int(table.loc[1, "id"])
+    assert changes == {first: edited.loc[0, "label"], second: table.loc[1, "predicted"]}
+    store = LearningStore(tmp_path / "data" / "learning.sqlite")
+    store.correct(changes)
+    at.run()
+    shown = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert shown.loc[0, "label"] == edited.loc[0, "label"] and bool(shown.loc[1, "correct"])
+    assert list(shown["source"][:2]) == ["human", "human"]
+    at.radio(key="review_modality").set_value("voice").run()
+    assert any("Nothing to review here yet" in i.value for i in at.info)
+    at.button(key="retrain_face").click().run()  # too few corrections: the job says so, the page stays up
+    assert not at.exception
+
+
+def test_delete_all_stored_data(at, tmp_path):
+    from emotion.store import LearningStore
+
+    upload(at, media("multi_face.jpg", "image/jpeg"))
+    at.switch_page("pages/history.py").run()
+    assert at.button(key="delete_all").disabled
+    at.checkbox(key="delete_all_sure").check().run()
+    at.button(key="delete_all").click().run()
+    assert not at.exception
+    assert any("Deleted 1 analyses and 4 learning items" in s.value for s in at.success)
+    assert any("No analyses yet" in i.value for i in at.info)
+    assert LearningStore(tmp_path / "data" / "learning.sqlite").rows() == []

@@ -1,0 +1,230 @@
+"""The Review & retrain page's parts: the correction table, previews, retraining and model versions.
+
+Only the Streamlit app imports this module; everything it does goes through :mod:`emotion.store`,
+:mod:`emotion.learning` and :mod:`emotion.versions`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from emotion import learning
+from emotion.labels import FACE_LABELS, VOICE_LABELS
+from emotion.store import LearningStore
+from emotion.versions import BASE, Registry
+
+LABELS = {"face": FACE_LABELS, "voice": VOICE_LABELS}
+NAMES = {"face": "Faces", "voice": "Voice"}
+MODEL_CARDS = {"face": "fer_mini_xception.json", "voice": "voice_svm.json"}
+ROWS = 200
+
+
+def store() -> LearningStore:
+    """The learning store, with the session's collection threshold."""
+    return LearningStore(auto_threshold=float(st.session_state.get("cfg_collect_threshold", 0.9)))
+
+
+def overview(db: LearningStore) -> None:
+    """Metrics per modality: items kept, labels pending a retrain, and the serving model's held-out score."""
+    cols = st.columns(2)
+    for col, modality in zip(cols, learning.MODALITIES):
+        reg = Registry(modality)
+        active = reg.active()
+        score = _score(reg, active, modality)
+        with col.container(border=True):
+            st.markdown(f"**{NAMES[modality]}** · serving `{active}`")
+            a, b, c = st.columns(3)
+            a.metric("Kept", len(db.rows(modality=modality, limit=10**9)))
+            b.metric("New labels", learning.new_labels(modality, db), help="Labels since the last retrain started")
+            c.metric("Held-out score", score or "—", help=_score_help(modality))
+
+
+def _score(reg: Registry, version: str, modality: str) -> str | None:
+    """The version's gate score, from its own retrain or from a later one that was judged against it.
+
+    For the shipped model that never served in a retrain, its model card's held-out figure.
+    """
+    value = None
+    for v in reg.versions():
+        m = v.get("metrics", {})
+        value = m.get("score") if v["version"] == version else value
+        value = m.get("current_score") if m.get("current_version") == version and value is None else value
+    if value is None and version == BASE:
+        from emotion.face_model import MODELS_DIR
+
+        value = json.loads((MODELS_DIR / MODEL_CARDS[modality]).read_text()).get("held_out_accuracy")
+    return f"{value:.3f}" if isinstance(value, float) else None
+
+
+def _score_help(modality: str) -> str:
+    if modality == "voice":
+        return "Accuracy on RAVDESS actor 24 (never trained on), averaged with held-out corrections once a retrain ran"
+    return "Accuracy on reference FER2013 faces, averaged with held-out corrections once a retrain ran"
+
+
+def filters(db: LearningStore) -> dict:
+    """The table's filters; returns keyword arguments for :meth:`LearningStore.rows`."""
+    c1, c2, c3, c4 = st.columns([1.2, 2, 1.5, 2])
+    modality = c1.radio("Show", ["face", "voice"], format_func=NAMES.get, key="review_modality", horizontal=True)
+    file = c2.selectbox("File", ["(all)"] + db.files(), key="review_file")
+    label = c3.selectbox("Label", ["(all)", *LABELS[modality]], key="review_label")
+    low, high = c4.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.05, key="review_confidence")
+    return {
+        "modality": modality,
+        "file": None if file == "(all)" else file,
+        "label": None if label == "(all)" else label,
+        "min_confidence": low,
+        "max_confidence": high,
+        "limit": ROWS,
+    }
+
+
+def table(db: LearningStore, query: dict) -> None:
+    """The editable table: pick a label or tick "correct", then save; human labels always win."""
+    rows = db.rows(**query)
+    modality = query["modality"]
+    if not rows:
+        st.info("Nothing to review here yet. Faces and voice segments are kept when you analyse files with "
+                "**Keep faces and voice for learning** on (sidebar, Learning).", icon="🗂️")
+        return
+    frame = pd.DataFrame(
+        {
+            "id": [r["id"] for r in rows],
+            "face": [_thumb(db, r["id"]) for r in rows] if modality == "face" else None,
+            "file": [r["file"] for r in rows],
+            "at (s)": [f"{r['start']:.1f}" + (f"–{r['end']:.1f}" if r["end"] > r["start"] else "") for r in rows],
+            "predicted": [r["predicted"] for r in rows],
+            "confidence": [r["confidence"] for r in rows],
+            "correct": [r["label_source"] == "human" and r["label"] == r["predicted"] for r in rows],
+            "label": [r["label"] if r["label_source"] == "human" else None for r in rows],
+            "source": [r["label_source"] or "" for r in rows],
+        }
+    )
+    if modality != "face":
+        frame = frame.drop(columns="face")
+    st.caption(f"{len(rows)} shown (newest first, at most {ROWS}). Tick **correct** to confirm a prediction, or pick "
+               "the right **label**; then save. *auto* marks confident predictions kept as training data.")
+    edited = st.data_editor(
+        frame,
+        key=f"review_table_{modality}",
+        hide_index=True,
+        width="stretch",
+        disabled=["id", "face", "file", "at (s)", "predicted", "confidence", "source"],
+        column_config={
+            "id": st.column_config.NumberColumn(width="small"),
+            "face": st.column_config.ImageColumn(width="small"),
+            "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
+            "correct": st.column_config.CheckboxColumn(help="The prediction is right"),
+            "label": st.column_config.SelectboxColumn(options=list(LABELS[modality]), help="The right emotion"),
+        },
+    )
+    changes = corrections(frame, edited)
+    save, note = st.columns([1, 4], vertical_alignment="center")
+    if save.button(f"Save {len(changes)} label{'s' if len(changes) != 1 else ''}", type="primary",
+                   disabled=not changes, key="review_save"):
+        n = db.correct(changes)
+        started = learning.maybe_start(db, int(st.session_state.get("cfg_retrain_after", 0)))
+        st.session_state["review_saved"] = (n, started)
+        st.rerun()
+    saved = st.session_state.pop("review_saved", None)
+    if saved:
+        extra = f"; retraining {', '.join(saved[1])} in the background" if saved[1] else ""
+        note.success(f"Saved {saved[0]} label{'s' if saved[0] != 1 else ''}{extra}.", icon="✅")
+    preview(db, rows, modality)
+
+
+def corrections(before: pd.DataFrame, after: pd.DataFrame) -> dict[int, str]:
+    """The labels to save: a picked label, or the prediction where only "correct" was ticked."""
+    out = {}
+    for (_, old), (_, new) in zip(before.iterrows(), after.iterrows()):
+        label = new["label"] if isinstance(new["label"], str) and new["label"] else None
+        if label and label != old["label"]:
+            out[int(new["id"])] = label
+        elif new["correct"] and not old["correct"] and not label:
+            out[int(new["id"])] = str(new["predicted"])
+    return out
+
+
+def _thumb(db: LearningStore, item_id: int) -> str | None:
+    data = db.media(item_id)
+    return f"data:image/jpeg;base64,{base64.b64encode(data).decode()}" if data else None
+
+
+def preview(db: LearningStore, rows: list[dict], modality: str) -> None:
+    """Play one voice segment or show one face larger."""
+    labels = {r["id"]: f"#{r['id']} · {r['file']} · {r['start']:.1f} s · {r['predicted']}" for r in rows}
+    verb = "Play" if modality == "voice" else "Show"
+    pick = st.selectbox(f"{verb} an item", list(labels), format_func=labels.get, key=f"review_pick_{modality}")
+    data = db.media(pick) if pick is not None else None
+    if data is None:
+        return
+    if modality == "voice":
+        st.audio(data, format="audio/wav")
+    else:
+        st.image(data, width=160)
+
+
+def retrain_panel() -> None:
+    """Start a retrain per modality and follow its progress; it runs in a separate process."""
+    st.subheader("Retrain")
+    st.caption("A new model serves only if it scores at least as well as the serving one on held-out data "
+               "(RAVDESS actor 24 for the voice, reference faces for the face adapter, plus a held-out fifth of "
+               "your corrections). Every retrain is kept as a version below.")
+    cols = st.columns(2)
+    for col, modality in zip(cols, learning.MODALITIES):
+        with col:
+            _job(modality)
+
+
+@st.fragment(run_every=2.0)
+def _job(modality: str) -> None:
+    info = learning.status(modality)
+    state = info.get("state", "idle")
+    busy = state == "running"
+    if st.button(f"Retrain {NAMES[modality].lower()}", key=f"retrain_{modality}", disabled=busy,
+                 icon=":material/model_training:", width="stretch"):
+        if learning.start(modality):
+            time.sleep(0.3)
+            info, state, busy = learning.status(modality), "running", True
+    if busy:
+        st.progress(float(info.get("fraction", 0.0)), text=f"{info.get('stage', 'starting')}…")
+    elif state == "done":
+        st.success(info.get("message", "done"), icon="✅")
+    elif state in ("failed", "interrupted"):
+        st.warning(f"Last retrain {state}: {info.get('message', '')}", icon="⚠️")
+
+
+def versions_panel() -> None:
+    """Every model version with its held-out scores; roll back to any of them."""
+    st.subheader("Model versions")
+    for modality in learning.MODALITIES:
+        reg = Registry(modality)
+        active = reg.active()
+        rows = [{"version": BASE, "created": "shipped", "promoted": True, "score": None, "serving score": None,
+                 "labels used": None, "active": active == BASE}]
+        for v in reversed(reg.versions()):
+            m = v.get("metrics", {})
+            rows.append({
+                "version": v["version"],
+                "created": datetime.fromtimestamp(v["created"]).strftime("%Y-%m-%d %H:%M"),
+                "promoted": bool(v.get("promoted")),
+                "score": m.get("score"),
+                "serving score": m.get("current_score"),
+                "labels used": v.get("data", {}).get("store_items"),
+                "active": v["version"] == active,
+            })
+        st.markdown(f"**{NAMES[modality]}**")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        pick, go = st.columns([4, 1], vertical_alignment="bottom")
+        choice = pick.selectbox("Roll back to", reg.names(), index=reg.names().index(active),
+                                key=f"rollback_pick_{modality}")
+        if go.button("Use it", key=f"rollback_{modality}", disabled=choice == active, width="stretch"):
+            reg.rollback(choice)
+            st.toast(f"The {modality} model is now {choice}", icon="↩️")
+            st.rerun()
