@@ -387,6 +387,24 @@ def start(modality: str) -> bool:
     return True
 
 
+def stop(modality: str) -> bool:
+    """Stop a running retrain of ``modality`` (its model is not saved). Returns whether one was running."""
+    import signal
+
+    pid = status(modality).get("pid")
+    if not running(modality) or not pid:
+        return False
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(100):
+        if not running(modality):
+            break
+        time.sleep(0.1)
+    return True
+
+
 def new_labels(modality: str, store: LearningStore) -> int:
     """Labels (human and collected) gathered since the modality's last retrain started."""
     return store.count(modality, since=float(status(modality).get("started", 0.0)), human_only=False)

@@ -34,6 +34,10 @@ def delete_all(history: History | None = None, store: LearningStore | None = Non
     Returns:
         How many analyses and learning items were deleted.
     """
+    from emotion import learning
+
+    for modality in learning.MODALITIES:  # a retrain running on the data being deleted must not save its model
+        learning.stop(modality)
     store = store or LearningStore()
     counts = {"analyses": (history or History()).clear(), "items": len(store.rows(limit=10**9))}
     store.clear()

@@ -215,3 +215,25 @@ def test_cli_retrain_and_models_list(data_dir):
     listing = subprocess.run([sys.executable, "-m", "emotion", "models", "list"], cwd=ROOT, capture_output=True,
                              text=True)
     assert listing.returncode == 0 and "* base" in listing.stdout
+
+
+def test_enough_new_labels_start_a_background_retrain(data_dir, models):
+    faces, labels = fer_faces(40, seed=5)
+    store = LearningStore(auto_threshold=1.01)
+    collector = learning.Collector("fer.png")
+    for i, (face, p) in enumerate(zip(faces, models.face.predict_proba(faces))):
+        collector.face(face, [0, 0, 48, 48], face, p, float(i), 0)
+    collector.save(store, "test:auto")
+    assert learning.maybe_start(store, every=50) == []  # 0 labels so far
+    store.correct(dict(zip([r["id"] for r in store.rows()], labels)))
+    assert learning.new_labels("face", store) == 40
+    assert learning.maybe_start(store, every=0) == []  # 0 turns it off
+    assert learning.maybe_start(store, every=30) == ["face"]  # the voice has no new labels
+    deadline = time.time() + 120
+    while learning.status("face")["state"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    info = learning.status("face")
+    assert info["state"] == "done", info
+    assert info["result"]["version"] in Registry("face").names()
+    assert learning.new_labels("face", store) == 0
