@@ -194,6 +194,7 @@ def test_face_adapter_retrains_from_corrections_is_gated_and_rolls_back(data_dir
 
     out = learning.retrain("face", store)
     metrics = out["metrics"]
+    print(out["message"], metrics, out["seconds"])
     assert set(metrics["candidate"]) == {"reference_faces", "held_out_corrections"}
     assert metrics["candidate"]["held_out_corrections"] is not None and metrics["current_version"] == BASE
     registry = Registry("face")
