@@ -9,6 +9,7 @@ is measured on a compressed upload. WolfgangLanger_Pexels.mp4 cannot be looped f
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -110,20 +111,28 @@ def main() -> None:
         print(f"{k:<24}{v:>9.3f}{v / SECONDS:>9.4f}")
     print(f"{'total without denoise':<24}{core:>9.3f}{core / SECONDS:>9.4f}")
     print(f"{'process_file (e2e)':<24}{e2e:>9.3f}{e2e / SECONDS:>9.4f}")
-    if a.no_retrain:
-        return
+    result = {"bench": "audio", "seconds": SECONDS, "rtf": round(core / SECONDS, 4), "rtf_e2e": round(e2e / SECONDS, 4),
+              "retrain_s": None, "retrain_note": "skipped (--no-retrain)"}
+    if not a.no_retrain:
+        result.update(retrain())
+    print("RESULT " + json.dumps(result))
+
+
+def retrain() -> dict:
+    """Time a retrain from the cached features; return ``retrain_s`` (None if it cannot run) and a note."""
     import train_audio
 
     cache = list(train_audio.CACHE.glob("ravdess_norm_*.npz"))
     if not cache:
         print("retrain: no cached features (run training/train_audio.py once)")
-        return
+        return {"retrain_s": None, "retrain_note": "no cached features (run training/train_audio.py once)"}
     d = dict(np.load(cache[0], allow_pickle=False))
     train = d["actor"] != train_audio.HELD_OUT_ACTOR
     t0 = time.perf_counter()
     train_audio.final_model(jobs=2).fit(d["X"][train], d["y"][train], groups=d["actor"][train])
-    print(f"retrain from cached features ({int(train.sum())} clips, grid + calibration, 2 jobs): "
-          f"{time.perf_counter() - t0:.1f} s")
+    seconds = time.perf_counter() - t0
+    print(f"retrain from cached features ({int(train.sum())} clips, grid + calibration, 2 jobs): {seconds:.1f} s")
+    return {"retrain_s": round(seconds, 1), "retrain_note": f"{int(train.sum())} clips, grid + calibration, 2 jobs"}
 
 
 if __name__ == "__main__":

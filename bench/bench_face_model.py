@@ -10,6 +10,7 @@ comes and goes on the machine hits both alike. Times are milliseconds per face (
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -65,6 +66,10 @@ def main() -> None:
         for b in BATCHES:
             (m1, p1), (m2, p2) = stats[(first, b)], stats[(second, b)]
             print(f"batch {b:>2}: {first} / {second} = {m1 / m2:.2f}x median, {p1 / p2:.2f}x p95")
+    print("RESULT " + json.dumps({
+        "bench": "face_model",
+        "ms_per_face": {f"{name} batch {b}": round(med, 3) for (name, b), (med, _) in stats.items()},
+    }))
 
 
 if __name__ == "__main__":

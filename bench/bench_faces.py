@@ -10,6 +10,7 @@ shape it expects: the project's shipped model wrapped to take DeepFace's (n, 48,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -114,6 +115,12 @@ def main() -> None:
     print(f"speed-up vs baseline: {base_s / ours_s:.1f}x wall (target >= 10x), {base_cpu / ours_cpu:.1f}x CPU time")
     print(f"analysis time / video duration: {ours_s / info.duration:.3f} (target <= 0.5)")
     print(f"peak RSS after our analysis: {ours_rss:.0f} MB; after baseline: {peak_rss_mb():.0f} MB")
+    print("RESULT " + json.dumps({
+        "bench": "faces", "video": video.name, "duration": round(info.duration, 2), "fps": args.fps,
+        "frames": n_frames, "ours_s": round(ours_s, 3), "base_s": round(base_s, 3),
+        "speedup": round(base_s / ours_s, 2), "speedup_cpu": round(base_cpu / ours_cpu, 2),
+        "time_per_duration": round(ours_s / info.duration, 4), "peak_rss_mb": round(ours_rss),
+    }))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Usage: python bench/bench_live.py [VIDEO] [--frames 200]
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,12 @@ def main() -> None:
     print(
         f"speed-up: {live_fps / base_fps:.1f}x; targets >= 15 fps, p95 <= 100 ms; detect_every={processor.detect_every}"
     )
+    print("RESULT " + json.dumps({
+        "bench": "live", "frames": len(frames), "live_fps": round(live_fps, 1),
+        "live_median_ms": round(float(np.median(live_lat)), 1),
+        "live_p95_ms": round(float(np.percentile(live_lat, 95)), 1),
+        "plain_fps": round(base_fps, 1), "plain_p95_ms": round(float(np.percentile(base_lat, 95)), 1),
+    }))
 
 
 if __name__ == "__main__":

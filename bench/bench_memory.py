@@ -42,8 +42,23 @@ def make_video(folder: Path, seconds: float) -> tuple[Path, Path]:
     if not SOURCE.exists():
         raise SystemExit(f"shared media not found: {SOURCE}")
     segment, clip, long = folder / "segment.mp4", folder / "clip10s.mp4", folder / f"long{seconds:.0f}s.mp4"
-    ffmpeg("-i", str(SOURCE), "-t", "20", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "ultrafast",
-           "-crf", "35", "-c:a", "aac", str(segment))
+    ffmpeg(
+        "-i",
+        str(SOURCE),
+        "-t",
+        "20",
+        "-vf",
+        "scale=1920:1080",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "35",
+        "-c:a",
+        "aac",
+        str(segment),
+    )
     ffmpeg("-i", str(segment), "-t", "10", "-c", "copy", str(clip))
     ffmpeg("-stream_loop", "-1", "-i", str(segment), "-t", f"{seconds:g}", "-c", "copy", str(long))
     return long, clip
@@ -58,21 +73,26 @@ def child(path: str, fps: float) -> None:
     t0 = time.perf_counter()
     result = analyze_file(path, Settings(fps=fps))
     wall = time.perf_counter() - t0
-    print(json.dumps({
-        "wall_s": round(wall, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "frames": len(result.frames),
-        "faces": (result.summary or {}).get("faces", 0),
-        "duration": result.duration,
-        "error": result.error,
-    }))
+    print(
+        json.dumps(
+            {
+                "wall_s": round(wall, 2),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "frames": len(result.frames),
+                "faces": (result.summary or {}).get("faces", 0),
+                "duration": result.duration,
+                "error": result.error,
+            }
+        )
+    )
 
 
 def measure(path: Path, fps: float) -> dict:
     """Run :func:`child` on ``path`` in a fresh Python process and return what it printed."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", str(path), "--fps", str(fps)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(path), "--fps", str(fps)], capture_output=True, text=True, cwd=ROOT
+    )
     if proc.returncode:
         raise SystemExit(f"child failed on {path.name}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -101,22 +121,40 @@ def main() -> None:
         base = measure(clip, a.fps)
         big = measure(long, a.fps)
     sampling = f"{a.fps:g} fps" if a.fps else "21 frames"
-    print(f"video: {a.minutes:g} min 1920x1080 H.264 + AAC from {SOURCE.name} ({big['duration']:.0f} s), "
-          f"made in {made:.1f} s; default settings, sampling {sampling}, voice on")
+    print(
+        f"video: {a.minutes:g} min 1920x1080 H.264 + AAC from {SOURCE.name} ({big['duration']:.0f} s), "
+        f"made in {made:.1f} s; default settings, sampling {sampling}, voice on"
+    )
     print(f"{'run':<22}{'frames':>7}{'faces':>7}{'analysis s':>12}{'process s':>11}{'peak RSS MB':>13}")
     for name, r in [("baseline: 10 s clip", base), (f"{a.minutes:g} min video", big)]:
-        print(f"{name:<22}{r['frames']:>7}{r['faces']:>7}{r['wall_s']:>12.2f}{r['process_s']:>11.2f}"
-              f"{r['peak_rss_mb']:>13.0f}")
+        print(
+            f"{name:<22}{r['frames']:>7}{r['faces']:>7}{r['wall_s']:>12.2f}{r['process_s']:>11.2f}"
+            f"{r['peak_rss_mb']:>13.0f}"
+        )
     ratio = big["peak_rss_mb"] / base["peak_rss_mb"]
     ok = "meets" if big["peak_rss_mb"] <= TARGET_MB else "MISSES"
-    print(f"peak RSS {big['peak_rss_mb']:.0f} MB = {ratio:.2f}x the 10 s clip's; target <= {TARGET_MB:.0f} MB "
-          f"(1.5 GB): {ok}")
+    print(
+        f"peak RSS {big['peak_rss_mb']:.0f} MB = {ratio:.2f}x the 10 s clip's; target <= {TARGET_MB:.0f} MB "
+        f"(1.5 GB): {ok}"
+    )
     print(f"analysis time / video duration: {big['wall_s'] / big['duration']:.4f}")
-    print("RESULT " + json.dumps({
-        "bench": "memory", "fps": a.fps, "minutes": a.minutes, "peak_rss_mb": big["peak_rss_mb"],
-        "wall_s": big["wall_s"], "baseline_rss_mb": base["peak_rss_mb"], "baseline_wall_s": base["wall_s"],
-        "rss_ratio": round(ratio, 2), "frames": big["frames"], "faces": big["faces"],
-    }))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "bench": "memory",
+                "fps": a.fps,
+                "minutes": a.minutes,
+                "peak_rss_mb": big["peak_rss_mb"],
+                "wall_s": big["wall_s"],
+                "baseline_rss_mb": base["peak_rss_mb"],
+                "baseline_wall_s": base["wall_s"],
+                "rss_ratio": round(ratio, 2),
+                "frames": big["frames"],
+                "faces": big["faces"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
