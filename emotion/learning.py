@@ -61,15 +61,27 @@ class Collector:
         file: The analysed file's display name.
         base_face: The shipped face model, whose probabilities are the adapter's features; when the serving
             model is adapted, the crops are scored by it again.
+        limit: Most items kept per modality from one file (the first ones), so a long video cannot flood the store.
     """
 
-    def __init__(self, file: str, base_face: Any = None) -> None:
-        self.file, self.base_face = file, base_face
+    def __init__(self, file: str, base_face: Any = None, limit: int = 500) -> None:
+        self.file, self.base_face, self.limit = file, base_face, limit
         self.items: list[Item] = []
+        self.skipped = {"face": 0, "voice": 0}
         self._lock = threading.Lock()
+
+    def _room(self, modality: str) -> bool:
+        """Whether another item of ``modality`` may be kept (at most ``limit`` per file and modality)."""
+        with self._lock:
+            if sum(it.modality == modality for it in self.items) < self.limit:
+                return True
+            self.skipped[modality] += 1
+            return False
 
     def face(self, image: np.ndarray, box: list[int], crop: np.ndarray, probs: np.ndarray, t: float, face_id: int):
         """Keep one face: a small JPEG of it and the base model's probabilities of its crop."""
+        if not self._room("face"):
+            return
         x, y, w, h = box
         pad = int(0.2 * max(w, h))
         region = image[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
@@ -88,6 +100,8 @@ class Collector:
         """Keep one voice segment: a 16 kHz WAV of it and its features."""
         import soundfile as sf
 
+        if not self._room("voice"):
+            return
         buf = io.BytesIO()
         sf.write(buf, np.clip(samples, -1, 1), 16000, format="WAV", subtype="PCM_16")
         item = Item("", "voice", segment.emotion or "", dict(segment.scores), features, buf.getvalue(),

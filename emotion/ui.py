@@ -311,6 +311,9 @@ def _learn(collector: learning.Collector, history_id: int | None, settings: Sett
         return
     for modality in started:
         st.toast(f"Enough new labels: retraining the {modality} model in the background", icon="🧠")
+    for modality, n in collector.skipped.items():
+        if n:
+            st.toast(f"{collector.file}: kept the first {collector.limit} {modality} items for learning, not {n} more")
 
 
 def _remember(analysis: Analysis) -> int | None:

@@ -94,6 +94,13 @@ def test_collector_keeps_faces_and_voice_and_forgetting_leaves_no_trace(data_dir
         assert b"multi_face.jpg" not in db.read_bytes(), db.name
 
 
+def test_collector_keeps_at_most_its_limit_per_file(media, models):
+    collector = learning.Collector("multi_face.jpg", limit=2)
+    result = analyze_file(media / "multi_face.jpg", Settings(), models, collector=collector)
+    assert result.summary["faces"] == 4
+    assert len(collector.items) == 2 and collector.skipped == {"face": 2, "voice": 0}
+
+
 def test_corrections_of_a_held_out_actor_improve_its_other_clips(data_dir, base_features, models):
     """Correct the first take of each of actor 24's sentences; the second takes are then recognised better."""
     clips = actor_clips(ravdess.HELD_OUT_ACTOR)
