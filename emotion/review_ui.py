@@ -112,7 +112,7 @@ def table(db: LearningStore, query: dict) -> None:
                "the right **label**; then save. *auto* marks confident predictions kept as training data.")
     edited = st.data_editor(
         frame,
-        key=f"review_table_{modality}",
+        key=f"review_table_{_table_key(rows)}",  # new rows or a save start a fresh set of edits
         hide_index=True,
         width="stretch",
         disabled=["id", "face", "file", "at (s)", "predicted", "confidence", "source"],
@@ -129,6 +129,7 @@ def table(db: LearningStore, query: dict) -> None:
     if save.button(f"Save {len(changes)} label{'s' if len(changes) != 1 else ''}", type="primary",
                    disabled=not changes, key="review_save"):
         n = db.correct(changes)
+        st.session_state["review_saves"] = st.session_state.get("review_saves", 0) + 1
         started = learning.maybe_start(db, int(st.session_state.get("cfg_retrain_after", 0)))
         st.session_state["review_saved"] = (n, started)
         st.rerun()
@@ -137,6 +138,13 @@ def table(db: LearningStore, query: dict) -> None:
         extra = f"; retraining {', '.join(saved[1])} in the background" if saved[1] else ""
         note.success(f"Saved {saved[0]} label{'s' if saved[0] != 1 else ''}{extra}.", icon="✅")
     preview(db, rows, modality)
+
+
+def _table_key(rows: list[dict]) -> str:
+    import hashlib
+
+    ids = ",".join(str(r["id"]) for r in rows)
+    return hashlib.sha1(f"{ids}|{st.session_state.get('review_saves', 0)}".encode()).hexdigest()[:12]
 
 
 def corrections(before: pd.DataFrame, after: pd.DataFrame) -> dict[int, str]:

@@ -134,3 +134,51 @@ def test_upload_video_in_browser(app_url, tmp_path):
             context.close()
     assert shot.stat().st_size > 10_000
     shutil.copy(shot, "/tmp/app_screenshot.png")
+
+
+def test_review_page_in_browser(app_url, tmp_path):
+    """Analyse an image, then confirm one face on the Review page in the real browser and save it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    image = MEDIA / "multi_face.jpg"
+    if not image.exists():
+        pytest.skip(f"shared test data not found: {image}")
+    shot = tmp_path / "review_screenshot.png"
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
+            viewport={"width": 1400, "height": 2000},
+        )
+        try:
+            page = context.new_page()
+            page.goto(app_url, wait_until="domcontentloaded")
+            expect(page.get_by_role("heading", name="Analyse")).to_be_visible(timeout=30_000)
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(image))
+            start = page.get_by_role("button", name="Analyse 1 file")
+            expect(start).to_be_enabled(timeout=15_000)
+            start.click()
+            expect(page.locator('[data-testid="stMetric"]').filter(has_text="Faces tracked").first).to_be_visible(
+                timeout=60_000
+            )
+            page.get_by_role("link", name="Review & retrain").click()
+            expect(page.get_by_role("heading", name="Review & retrain")).to_be_visible(timeout=30_000)
+            grid = page.locator('[data-testid="stDataFrame"]').first
+            expect(grid).to_be_visible(timeout=30_000)
+            save = page.get_by_role("button", name="Save 0 labels")
+            expect(save).to_be_disabled()
+            # the grid is a canvas: click the first row's id cell, walk right to "correct", toggle it with space
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 30, box["y"] + 35 + 17)
+            for _ in range(6):
+                page.keyboard.press("ArrowRight")
+            page.keyboard.press("Space")
+            save = page.get_by_role("button", name="Save 1 label")
+            expect(save).to_be_enabled(timeout=15_000)
+            save.click()
+            expect(page.get_by_text("Saved 1 label")).to_be_visible(timeout=15_000)
+            page.screenshot(path=str(shot), full_page=True)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            expect(page.get_by_role("button", name="Retrain face")).to_be_visible()
+        finally:
+            context.close()
+    shutil.copy(shot, "/tmp/review_screenshot.png")
