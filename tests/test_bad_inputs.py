@@ -131,6 +131,7 @@ def matrix(tmp_path_factory) -> dict[str, Case]:
     mt.without_audio(video, d / "no_audio.mp4")
     mt.tone(d / "silence.wav")
     mt.tone(d / "tone.wav", hz=440)
+    mt.tone(d / "audio_only.mp4", hz=440)  # an .mp4 holding only an AAC track
     shutil.copy(MEDIA / "free-mountain-vector-01.jpg", d / "no_face.jpg")
     crops = mt.face_crops([MEDIA / n for n in ("single_face.jpg", "multi_face.jpg", "0-f15-hao-ph.jpg")])
     cv2.imwrite(str(d / "crowd.jpg"), mt.crowd(crops, 25))
@@ -147,6 +148,7 @@ def matrix(tmp_path_factory) -> dict[str, Case]:
         "random.wav": Case(d / "random.wav", "audio/wav", error("cannot read audio", "corrupt or unsupported")),
         "random.png": Case(d / "random.png", "image/png", error("not a readable image")),
         "notes.mp4": Case(d / "notes.mp4", "video/mp4", error("not a readable video")),
+        "audio_only.mp4": Case(d / "audio_only.mp4", "video/mp4", error("the file has no video stream")),
         "no_audio.mp4": Case(d / "no_audio.mp4", "video/mp4", no_audio_track),
         "silence.wav": Case(d / "silence.wav", "audio/wav", no_speech),
         "tone.wav": Case(d / "tone.wav", "audio/wav", no_speech),
@@ -322,7 +324,9 @@ def results(app) -> dict[str, dict]:
     return {e["analysis"].result.file: e["analysis"].result.to_dict() for e in app.session_state["analyses"].values()}
 
 
-def test_page_batch_of_bad_inputs(at, matrix, two_hours):  # noqa: F811
+def test_page_batch_of_bad_inputs(at, matrix, two_hours, tmp_path):  # noqa: F811
+    from emotion.media import probe_video
+
     files = [(name, case.file.read_bytes(), case.mime) for name, case in matrix.items()]
     upload(at, *files)
     assert not at.exception
@@ -337,6 +341,10 @@ def test_page_batch_of_bad_inputs(at, matrix, two_hours):  # noqa: F811
         if shown[name]["error"]:
             assert f"**{name}**: {shown[name]['error']}" in errors, name
     assert len(errors) == sum(bool(r["error"]) for r in shown.values())
+    videos = {e["analysis"].result.file: e["analysis"].video for e in at.session_state["analyses"].values()}
+    rotated = tmp_path / "annotated_rotated.mp4"
+    rotated.write_bytes(videos["rotated.mp4"])
+    assert (probe_video(rotated).width, probe_video(rotated).height) == (640, 360)  # drawn upright
     assert all("\n" not in e for e in errors)
     # the app still works afterwards: a 2-hour upload (no annotated video: see the report) and a good image
     at.toggle(key="cfg_annotated_video").set_value(False).run()
