@@ -37,8 +37,9 @@ def media_kind(path: str | Path) -> str:
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image as 8-bit BGR, whatever its channels or depth.
 
-    Alpha is composited on white, grayscale is expanded to three channels and
-    16-bit images are scaled to 8 bits.
+    Alpha is composited on white, grayscale is expanded to three channels,
+    16-bit images are scaled to 8 bits, and a JPEG's EXIF orientation is applied
+    (phones store portrait photos on their side with a flag).
 
     Raises:
         MediaError: If the file is empty or not a decodable image.
@@ -47,7 +48,9 @@ def read_image(path: str | Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise MediaError("the file is empty (0 bytes)")
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # a JPEG has no alpha and no 16 bits to keep, and IMREAD_COLOR applies its EXIF orientation
+    flags = cv2.IMREAD_COLOR if data[:3].tobytes() == b"\xff\xd8\xff" else cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(data, flags)
     if img is None:
         raise MediaError("not a readable image (corrupt, or not the format its extension says)")
     return to_bgr8(img)

@@ -167,8 +167,13 @@ def matrix(tmp_path_factory) -> dict[str, Case]:
 
         Image.open(face_path).convert("CMYK").save(d / "cmyk.jpg")
         cases["cmyk.jpg"] = Case(d / "cmyk.jpg", "image/jpeg", faces(1))
+        # a phone's portrait photo: stored on its side, with EXIF orientation 6 ("rotate 90° clockwise to show")
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.open(face_path).transpose(Image.Transpose.ROTATE_90).save(d / "exif_rotated.jpg", exif=exif.tobytes())
+        cases["exif_rotated.jpg"] = Case(d / "exif_rotated.jpg", "image/jpeg", faces(1, *Image.open(face_path).size))
     except ImportError:
-        pass  # test_cmyk_jpeg says why it skips
+        pass  # test_cmyk_jpeg says why it skips; the EXIF case needs Pillow too
     return cases
 
 
