@@ -66,7 +66,7 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"audio file not found: {path.name}")
+        raise AudioError("audio file not found")
     limit = max_duration + 1.0 if max_duration and max_duration > 0 else 0.0
     try:
         signal = _decode_pyav(path, limit)
@@ -78,10 +78,10 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
         except AudioError:
             raise
         except Exception:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise AudioError(f"cannot read audio from {path.name}: corrupt or unsupported file ({reason})") from exc
+            reason = str(exc).splitlines()[0].split(": '")[0][:120] if str(exc) else type(exc).__name__
+            raise AudioError(f"cannot read audio: corrupt or unsupported file ({reason})") from exc
     if signal.size == 0:
-        raise AudioError(f"cannot read audio from {path.name}: no audio samples could be decoded")
+        raise AudioError("cannot read audio: no audio samples could be decoded")
     return signal, SR
 
 
@@ -90,25 +90,34 @@ def _decode_pyav(path: Path, limit: float) -> np.ndarray:
 
     with av.open(str(path)) as container:
         if not container.streams.audio:
-            raise NoAudioTrackError(f"{path.name} has no audio track, so there is no voice to analyse")
+            raise NoAudioTrackError("the file has no audio track, so there is no voice to analyse")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SR)
-        chunks: list[np.ndarray] = []
-        total, stop = 0, int(limit * SR) if limit else 0
+        seconds = float(container.duration or 0) / 1e6 or 60.0
+        stop = int(limit * SR) if limit else 0
+        signal = np.empty(min(stop, int(seconds * SR) + SR) if stop else int(seconds * SR) + SR, np.float32)
+        total = 0
+
+        def put(out: av.AudioFrame) -> None:  # into one growing array: a long track is held once, not in pieces
+            nonlocal signal, total
+            x = out.to_ndarray().reshape(-1)
+            if total + x.size > signal.size:
+                signal = np.resize(signal, max(2 * signal.size, total + x.size))
+            signal[total : total + x.size] = x
+            total += x.size
+
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                    total += chunks[-1].size
+                    put(out)
                 if stop and total >= stop:
                     break
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                put(out)
         except av.FFmpegError:
-            if not chunks:  # broken from the start: let the caller report it; otherwise keep what decoded
+            if not total:  # broken from the start: let the caller report it; otherwise keep what decoded
                 raise
-    signal = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return signal[:stop] if stop else signal
+    return signal[: min(total, stop) if stop else total]
 
 
 def _decode_ffmpeg(path: Path, limit: float) -> np.ndarray:
@@ -120,7 +129,7 @@ def _decode_ffmpeg(path: Path, limit: float) -> np.ndarray:
     proc = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
     err = proc.stderr.decode(errors="replace")
     if "does not contain any stream" in err or "matches no streams" in err:
-        raise NoAudioTrackError(f"{path.name} has no audio track, so there is no voice to analyse")
+        raise NoAudioTrackError("the file has no audio track, so there is no voice to analyse")
     if proc.returncode != 0 and not proc.stdout:
         raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else "ffmpeg failed")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()

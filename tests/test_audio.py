@@ -134,9 +134,10 @@ def test_video_without_audio_track_says_so(tmp_path):
 def test_corrupt_file_raises_clear_error(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
-    with pytest.raises(AudioError, match=f"cannot read audio from {name}") as err:
+    with pytest.raises(AudioError, match="cannot read audio") as err:
         load_audio(path)
     assert not isinstance(err.value, NoAudioTrackError) and "\n" not in str(err.value)
+    assert str(tmp_path) not in str(err.value)  # never the (private) path
 
 
 def test_max_duration_is_respected_and_noted(model, held_out):

@@ -257,10 +257,6 @@ def test_sparse_samples_seek_and_give_the_same_frames(two_hours, monkeypatch):
     assert seek_s * 5 < straight_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emotion/audio.py decodes the whole audio track into memory: a 2-hour track peaks at ~1.6 GB RSS",
-)
 def test_cli_two_hour_video_with_audio_memory(tmp_path):
     long = mt.long_video(need(MEDIA / "single_face.jpg"), tmp_path / "two_hours_audio.mp4", audio=True)
     proc, wall, rss = run_cli("analyze", long, "--out", tmp_path / "x.json", "--quiet")
@@ -361,15 +357,10 @@ def test_page_batch_of_bad_inputs(at, matrix, two_hours, tmp_path):  # noqa: F81
     assert_clean(page_text(at))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emotion/audio.py names the private copy ('upload.mp4', 'upload.wav') in its messages, and a corrupt "
-    "audio file's message carries the private temporary path",
-)
 def test_page_messages_name_the_upload(at, matrix):  # noqa: F811
     upload(at, *[(n, matrix[n].file.read_bytes(), matrix[n].mime) for n in ("no_audio.mp4", "random.wav")])
     text = page_text(at)
-    assert "upload.mp4" not in text and "upload.wav" not in text and tempfile.gettempdir() not in text
+    assert "upload.mp4" not in text and "upload.wav" not in text and "emotion-upload-" not in text
 
 
 def test_page_odd_upload_names(at, tmp_path, monkeypatch):  # noqa: F811
