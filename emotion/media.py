@@ -18,6 +18,8 @@ VIDEO_EXTS = {".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v"}
 AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus"}
 
 
+NO_VIDEO_STREAM = "the file has no video stream"
+
 class MediaError(Exception):
     """A file that cannot be read; the message is one line, fit to show a user."""
 
@@ -96,7 +98,7 @@ def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
         raise MediaError(f"not a readable video ({_short(exc)})") from None
     if not container.streams.video:
         container.close()
-        raise MediaError("the file has no video stream")
+        raise MediaError(NO_VIDEO_STREAM)
     return container
 
 

@@ -15,7 +15,15 @@ import numpy as np
 from emotion.detect import FaceDetector, ModelUnavailable, get_detector
 from emotion.face_model import get_face_model
 from emotion.labels import FACE_LABELS
-from emotion.media import MediaError, iter_video_frames, media_kind, probe_video, read_image, sample_times
+from emotion.media import (
+    NO_VIDEO_STREAM,
+    MediaError,
+    iter_video_frames,
+    media_kind,
+    probe_video,
+    read_image,
+    sample_times,
+)
 from emotion.quality import brightness_reason, face_reason
 from emotion.record import AudioResult, DroppedFace, Face, Frame, Quality, Result
 from emotion.settings import Settings
@@ -184,7 +192,13 @@ def analyze_file(
         models = models or Models.load(settings)
         result.notes += models.notes
         if kind in ("image", "video"):
-            _analyze_frames(path, kind, settings, models, result, report, cancel, collector)
+            try:
+                _analyze_frames(path, kind, settings, models, result, report, cancel, collector)
+            except MediaError as exc:
+                if kind != "video" or str(exc) != NO_VIDEO_STREAM:
+                    raise
+                kind = result.kind = "audio"  # e.g. an .m4a-like .mp4: its voice is still worth analysing
+                result.notes.append("the file has no video stream, so only its audio was analysed")
         if kind == "audio" or (kind == "video" and settings.audio):
             _analyze_audio(path, settings, models, result, report, collector)
         report("summary", 1.0)
@@ -194,7 +208,8 @@ def analyze_file(
     except (MediaError, ModelUnavailable) as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - a bad file must never crash a batch
-        log.exception("analysis of %s failed", result.file)
+        log.error("analysis of %s failed: %r", result.file, exc)  # one line: no traceback in the CLI or the app
+        log.debug("analysis of %s failed", result.file, exc_info=True)
         detail = str(exc).splitlines()[0][:160] if str(exc) else "no detail"
         result.error = f"could not analyse this file ({type(exc).__name__}: {detail})"
     return result

@@ -83,6 +83,11 @@ _GROUPED = {
 }
 
 
+def plain(text: str) -> str:
+    """Escape Markdown in a user-supplied text (a file name), so it shows as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+
+
 def label(emotion: str | None) -> str:
     """Return an emotion with its emoji ("😊 happy"), or "—" for None."""
     return f"{EMOJI.get(emotion, '')} {emotion}".strip() if isinstance(emotion, str) and emotion else "—"
@@ -259,16 +264,17 @@ def run_batch(files: list, settings: Settings) -> None:
         top[1].button("Cancel", on_click=_cancel, icon=":material/stop_circle:", width="stretch", key="cancel_batch")
         bar = st.progress(0.0)
     for i, upload in enumerate(files):
-        overall.markdown(f"**Analysing {i + 1} of {len(files)}:** {upload.name}")
+        shown = display_name(upload.name)
+        overall.markdown(f"**Analysing {i + 1} of {len(files)}:** {plain(shown)}")
         kind = _kind(upload.name)
         last = [0.0]
 
-        def progress(stage: str, frac: float, kind: str = kind, last: list = last, name: str = upload.name) -> None:
+        def progress(stage: str, frac: float, kind: str = kind, last: list = last, name: str = shown) -> None:
             last[0] = max(last[0], progress_value(kind, stage, frac, options["annotated_video"]))
             bar.progress(last[0], text=f"{name}: {STAGES.get(stage, stage)} {frac:.0%}")
 
         started = time.perf_counter()
-        collector = learning.Collector(display_name(upload.name)) if settings.collect else None
+        collector = learning.Collector(shown) if settings.collect else None
         try:
             analysis = analyse_upload(
                 upload,
@@ -712,6 +718,16 @@ def _downloads(result: Result, key: str, prefix: str, video: bytes | None, image
             icon=":material/image:",
             width="stretch",
         )
+
+
+def uploader_help() -> str:
+    """The uploader's help: what it takes, and its size limit (``server.maxUploadSize``)."""
+    limit = int(st.get_option("server.maxUploadSize"))
+    return (
+        "Videos (mp4, mov, webm, …), audio (wav, mp3, flac, …) or images (jpg, png, …). Several at once is fine. "
+        f"Up to {limit} MB per file (`server.maxUploadSize` in `.streamlit/config.toml`); a longer video can be cut "
+        "to its first part with the sidebar's duration limit."
+    )
 
 
 def accepted_types() -> list[str]:

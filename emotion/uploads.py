@@ -27,6 +27,8 @@ from emotion.settings import Settings
 
 log = logging.getLogger(__name__)
 
+ANNOTATE_MAX_SECONDS = 600
+"""Longest video (as analysed) that gets an annotated copy."""
 MEDIA_EXTS = sorted(IMAGE_EXTS | VIDEO_EXTS | AUDIO_EXTS)
 """Every extension the analysis reads, with the dot."""
 
@@ -126,7 +128,12 @@ def analyse_upload(
                 analysis.extras["image"] = annotated_image(path, result)
         except MediaError as exc:
             log.warning("thumbnails of %s failed: %s", shown, exc)
-        if result.kind == "video" and make_video:
+        if result.kind == "video" and make_video and (result.duration or 0) > ANNOTATE_MAX_SECONDS:
+            analysis.video_error = (
+                f"it is over {ANNOTATE_MAX_SECONDS // 60} min long, and annotating re-encodes every frame, which "
+                "would take far longer than the analysis"
+            )
+        elif result.kind == "video" and make_video:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             report("video", 0.0)

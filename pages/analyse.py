@@ -13,7 +13,7 @@ uploads = st.file_uploader(
     type=ui.accepted_types(),
     accept_multiple_files=True,
     key="uploads",
-    help="Videos (mp4, mov, webm, …), audio (wav, mp3, flac, …) or images (jpg, png, …). Several at once is fine.",
+    help=ui.uploader_help(),
 )
 done = app_state.analyses()
 pending = [f for f in uploads or [] if f.file_id not in done]
