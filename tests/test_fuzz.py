@@ -8,6 +8,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emotion.audio import AudioError, load_audio
 from emotion.media import MediaError, probe_video, read_image
 from emotion.pipeline import analyze_file
 from emotion.record import Result
@@ -61,3 +62,34 @@ def test_record_loader_rejects_garbage_cleanly(data):
     except ValueError:
         return
     assert Result.from_dict(record.to_dict()) == record
+
+
+@BUDGET
+@given(data=st.binary(max_size=4096), suffix=st.sampled_from([".wav", ".mp3", ".flac", ".m4a", ".ogg", ".mp4"]))
+def test_random_bytes_never_crash_the_audio_reader(tmp_path_factory, data, suffix):
+    path = tmp_path_factory.mktemp("fuzz") / f"x{suffix}"
+    path.write_bytes(data)
+    try:
+        signal, sr = load_audio(path)
+    except AudioError as exc:
+        assert str(exc) and "\n" not in str(exc) and str(path.parent) not in str(exc)
+    else:
+        assert sr == 16000 and signal.ndim == 1
+
+
+@BUDGET
+@given(cut=st.integers(min_value=0, max_value=120_000))
+def test_truncated_audio_gives_a_record(models, cut):
+    import tempfile
+
+    from tests.conftest import DATA, need
+
+    src = need(DATA / "ravdess" / "Actor_01" / "03-01-05-01-01-01-01.flac").read_bytes()[:cut]
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = os.path.join(tmp, "cut.flac")
+        with open(clip, "wb") as f:
+            f.write(src)
+        result = analyze_file(clip, Settings(), models)
+    assert (result.error is None and result.audio is not None) or (
+        "\n" not in result.error and "Traceback" not in result.error
+    )
