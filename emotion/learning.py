@@ -300,8 +300,33 @@ def _finish(registry: Registry, metrics: dict, info: dict, write: Callable[[Path
     verdict = "promoted" if promote else "kept the current model (the new one scored lower)"
     if cand is None:
         verdict = "kept the current model (no held-out data to judge the new one)"
+    card = _card(registry.folder.name, version, metrics, info, verdict)
+    atomic_write(registry.folder / f"{version}.md", lambda tmp: tmp.write_text(card))
     return {"version": version, "promoted": promote, "metrics": metrics, "data": info,
             "message": f"{registry.folder.name} model {version}: score {cand} vs {cur} for the current one; {verdict}"}
+
+
+def _card(modality: str, version: str, metrics: dict, info: dict, verdict: str) -> str:
+    """A short model card for a learned version: what it is, the data it saw, its held-out scores, its limits."""
+    what = {
+        "voice": "RBF SVM on OpenSMILE ComParE features (the shipped configuration, C and gamma fixed), trained on "
+        "RAVDESS actors 1-23 plus the learning store's labels (human labels twice, collected ones once).",
+        "face": "7x7 adapter softmax(W log p + b) over the shipped face model's probabilities, pulled towards the "
+        "identity, trained on the learning store's face labels (human weight 1, collected 0.3).",
+    }[modality]
+    rows = "\n".join(
+        f"| {part} | {metrics['candidate'][part]} | {metrics['current'][part]} |" for part in metrics["candidate"]
+    )
+    data = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items())
+    return (
+        f"# {modality} model {version}\n\n{what}\n\n**Data:** {data}.\n\n"
+        f"**Held-out accuracy** (never trained on), against the model serving then ({metrics['current_version']}):\n\n"
+        f"| part | this version | serving |\n|---|---|---|\n{rows}\n| **score (mean)** | {metrics['score']} | "
+        f"{metrics['current_score']} |\n\n**Decision:** {verdict}.\n\n"
+        "**Limits:** the held-out parts are small (60 clips of one RAVDESS actor, a fifth of the corrections), so a "
+        "difference of a few hundredths is noise; corrections from one speaker or one camera adapt the model to them; "
+        "collected labels are the model's own confident guesses and can reinforce its mistakes.\n"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -206,6 +206,8 @@ def test_face_adapter_retrains_from_corrections_is_gated_and_rolls_back(data_dir
     assert metrics["candidate"]["held_out_corrections"] is not None and metrics["current_version"] == BASE
     registry = Registry("face")
     assert registry.active() == (out["version"] if out["promoted"] else BASE)
+    card = (registry.folder / f"{out['version']}.md").read_text()
+    assert "held_out_corrections" in card and f"| **score (mean)** | {metrics['score']} |" in card
     assert out["promoted"] == (metrics["score"] >= metrics["current_score"])
     if out["promoted"]:
         adapted = Models.load(Settings()).face
