@@ -111,7 +111,7 @@ def table(results: dict[str, dict | None], status: dict[str, str]) -> list[str]:
             meets(au.get("rtf"), 0.05, False),
         ),
         (
-            "same: voice retrain from cached features",
+            "same: voice retrain of the learning loop (background job)",
             fmt(au.get("retrain_s"), ".0f", " s")
             + (f" ({au['retrain_note']})" if au.get("retrain_note") else why("audio")),
             "—",

@@ -318,13 +318,14 @@ def _card(modality: str, version: str, metrics: dict, info: dict, verdict: str) 
         f"| {part} | {metrics['candidate'][part]} | {metrics['current'][part]} |" for part in metrics["candidate"]
     )
     data = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items())
+    held = "60 clips of one RAVDESS actor" if modality == "voice" else "700 FER2013 reference faces"
     return (
         f"# {modality} model {version}\n\n{what}\n\n**Data:** {data}.\n\n"
         f"**Held-out accuracy** (never trained on), against the model serving then ({metrics['current_version']}):\n\n"
         f"| part | this version | serving |\n|---|---|---|\n{rows}\n| **score (mean)** | {metrics['score']} | "
         f"{metrics['current_score']} |\n\n**Decision:** {verdict}.\n\n"
-        "**Limits:** the held-out parts are small (60 clips of one RAVDESS actor, a fifth of the corrections), so a "
-        "difference of a few hundredths is noise; corrections from one speaker or one camera adapt the model to them; "
+        f"**Limits:** the held-out parts are small ({held} and a fifth of the corrections), so a difference of a few "
+        "hundredths is noise; corrections from one speaker or one camera adapt the model to them; "
         "collected labels are the model's own confident guesses and can reinforce its mistakes.\n"
     )
 
