@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -61,6 +62,8 @@ class OnnxFaceModel:
     def __init__(self, name: str = DEFAULT_FACE_MODEL, models_dir: Path = MODELS_DIR, threads: int = 1) -> None:
         import onnxruntime as ort
 
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):  # a model name, never a path: models load from models/ only
+            raise ModelUnavailable(f"'{name}' is not a model name (letters, digits, '-' and '_' only)")
         path = Path(models_dir) / f"{name}.onnx"
         meta_path = path.with_suffix(".json")
         if not path.is_file() or not meta_path.is_file():

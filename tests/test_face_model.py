@@ -94,3 +94,12 @@ def test_accuracy_on_500_held_out_faces():
     model = OnnxFaceModel("fer_cnn")
     pred = model.predict_proba(list(data["images"][sample])).argmax(axis=1)
     assert (pred == labels[sample]).mean() > 0.6
+
+
+def test_a_model_name_is_never_a_path():
+    from emotion.detect import ModelUnavailable
+    from emotion.face_model import get_face_model
+
+    for name in ("../../tmp/evil", "/etc/passwd", "a/b", "x.onnx"):
+        with pytest.raises(ModelUnavailable, match="not a model name"):
+            get_face_model(name)
