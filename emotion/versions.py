@@ -7,13 +7,15 @@ A version whose file is missing or fails its checksum is skipped, with a message
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,14 @@ class Registry:
             log.warning("model registry %s is unreadable (%s); using the shipped model", self.file, exc)
             return {"active": BASE, "versions": []}
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise read-modify-write of the registry across processes (a retrain adding, a page rolling back)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".registry.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
     def _write(self, data: dict[str, Any]) -> None:
         atomic_write(self.file, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
 
@@ -85,11 +95,12 @@ class Registry:
             "data": data,
             "promoted": promote,
         }
-        reg = self._read()
-        reg["versions"].append(entry)
-        if promote:
-            reg["active"] = version
-        self._write(reg)
+        with self._locked():
+            reg = self._read()
+            reg["versions"].append(entry)
+            if promote:
+                reg["active"] = version
+            self._write(reg)
         return version
 
     def rollback(self, version: str) -> None:
@@ -98,11 +109,12 @@ class Registry:
         Raises:
             ValueError: If there is no such version.
         """
-        reg = self._read()
-        if version != BASE and version not in {v["version"] for v in reg["versions"]}:
-            raise ValueError(f"no {self.folder.name} model version '{version}'; known: {self.names()}")
-        reg["active"] = version
-        self._write(reg)
+        with self._locked():
+            reg = self._read()
+            if version != BASE and version not in {v["version"] for v in reg["versions"]}:
+                raise ValueError(f"no {self.folder.name} model version '{version}'; known: {self.names()}")
+            reg["active"] = version
+            self._write(reg)
 
     def names(self) -> list[str]:
         """Every version name, with ``"base"`` first."""
