@@ -264,6 +264,15 @@ class LearningStore:
         with self._db() as db:
             return int(db.execute(sql, args).fetchone()[0])
 
+    def delete_ids(self, ids: list[int]) -> int:
+        """Delete single items (a false face, a segment without a voice). Returns rows deleted."""
+        if not ids:
+            return 0
+        with self._db() as db:
+            n = sum(db.execute("DELETE FROM items WHERE id=?", (int(i),)).rowcount for i in ids)
+        scrub(self.path)
+        return n
+
     def delete_source(self, source: str) -> int:
         """Delete every item of one source (its crops, segments and features). Returns rows deleted."""
         with self._db() as db:

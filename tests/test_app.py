@@ -206,6 +206,7 @@ def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_p
     at.switch_page("pages/review.py").run()
     assert not at.exception
     assert metrics(at)["Kept"] == "4"
+    assert float(next(m for m in at.metric if m.label == "Held-out score" and m.value != "0.733").value) > 0.5
     table = next(d.value for d in at.dataframe if "label" in d.value.columns)
     assert len(table) == 4 and table["face"].str.startswith("data:image/jpeg;base64,").all()
     assert next(b for b in at.button if b.label.startswith("Save")).disabled  # nothing edited yet

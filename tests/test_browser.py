@@ -164,7 +164,7 @@ def test_review_page_in_browser(app_url, tmp_path):
             expect(page.get_by_role("heading", name="Review & retrain")).to_be_visible(timeout=30_000)
             grid = page.locator('[data-testid="stDataFrame"]').first
             expect(grid).to_be_visible(timeout=30_000)
-            save = page.get_by_role("button", name="Save 0 labels")
+            save = page.get_by_role("button", name="Save 0 changes")
             expect(save).to_be_disabled()
             # the grid is a canvas: click the first row's id cell, walk right to "correct", toggle it with space
             box = grid.bounding_box()
@@ -172,10 +172,16 @@ def test_review_page_in_browser(app_url, tmp_path):
             for _ in range(6):
                 page.keyboard.press("ArrowRight")
             page.keyboard.press("Space")
-            save = page.get_by_role("button", name="Save 1 label")
+            page.keyboard.press("ArrowDown")  # and discard the second row (label, source, discard)
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            page.keyboard.press("Space")
+            save = page.get_by_role("button", name="Save 2 changes")
             expect(save).to_be_enabled(timeout=15_000)
             save.click()
-            expect(page.get_by_text("Saved 1 label")).to_be_visible(timeout=15_000)
+            expect(page.get_by_text("Saved 2 changes")).to_be_visible(timeout=15_000)
+            kept = page.locator('[data-testid="stMetric"]').filter(has_text="Kept")
+            expect(kept.nth(1)).to_contain_text("3")  # faces: 4 kept, 1 discarded
             page.screenshot(path=str(shot), full_page=True)
             assert page.locator('[data-testid="stException"]').count() == 0
             expect(page.get_by_role("button", name="Retrain face")).to_be_visible()

@@ -73,3 +73,10 @@ def test_held_out_share_and_delete_source(tmp_path):
     assert np.array_equal(again.labelled("face")["held_out"], held)  # the split never moves
     assert store.delete_source("file0.mp4") == 100
     assert len(store.rows(limit=1000)) == 200
+
+
+def test_discarded_items_are_gone(tmp_path):
+    store = LearningStore(tmp_path / "l.sqlite")
+    ids = store.add([item(i) for i in range(5)])
+    assert store.delete_ids(ids[:2]) == 2 and store.delete_ids([]) == 0
+    assert sorted(r["id"] for r in store.rows()) == ids[2:]
