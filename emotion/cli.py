@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-duration", type=float, default=d.max_duration, help="seconds analysed per file; 0 = all")
     a.add_argument("--no-audio", action="store_true", help="skip the voice analysis")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.add_argument(
+        "--keep", action="store_true", help="keep faces and voice segments in the learning store for review"
+    )
     t = sub.add_parser("retrain", help="retrain on the learning store's labels; a new model serves only if better")
     t.add_argument("--modality", choices=["voice", "face", "all"], default="all", help="what to retrain")
     t.add_argument("--background", action="store_true", help="start it in a separate process and return")
@@ -117,6 +120,7 @@ def analyze_command(args: argparse.Namespace) -> int:
     """Run ``analyze``; return the exit code (1 if any file failed, 2 if a model could not load)."""
     from tqdm import tqdm
 
+    from emotion import learning
     from emotion.pipeline import Models, analyze_file
 
     settings = Settings(
@@ -145,8 +149,13 @@ def analyze_command(args: argparse.Namespace) -> int:
         def progress(stage: str, frac: float, name: str = path.name[:30]) -> None:
             bar.set_postfix_str(f"{name} {stage} {frac:.0%}")
 
-        result = analyze_file(path, settings, models, progress=progress)
+        collector = learning.Collector(path.name) if args.keep else None
+        result = analyze_file(path, settings, models, progress=progress, collector=collector)
         results.append(result)
+        if collector is not None and not result.error:
+            kept, started = learning.keep(collector, None, settings)
+            tqdm.write(f"{path.name}: kept {kept} items for learning" + (f"; retraining {started}" if started else ""),
+                       file=sys.stderr)
         if result.error:
             tqdm.write(f"{path}: {result.error}", file=sys.stderr)
     text = to_json(results)

@@ -219,7 +219,8 @@ def _job(modality: str) -> None:
             time.sleep(0.3)
             info, state, busy = learning.status(modality), "running", True
     if busy:
-        st.progress(float(info.get("fraction", 0.0)), text=f"{info.get('stage', 'starting')}…")
+        elapsed = time.time() - float(info.get("started", time.time()))
+        st.progress(float(info.get("fraction", 0.0)), text=f"{info.get('stage', 'starting')}… {elapsed:.0f} s")
     elif state == "done":
         st.success(info.get("message", "done"), icon="✅")
     elif state in ("failed", "interrupted"):

@@ -216,6 +216,16 @@ def test_face_adapter_retrains_from_corrections_is_gated_and_rolls_back(data_dir
     assert not hasattr(Models.load(Settings()).face, "adapter")
 
 
+def test_cli_keeps_items_only_when_asked(data_dir, media, tmp_path):
+    image = str(media / "multi_face.jpg")
+    run = [sys.executable, "-m", "emotion", "analyze", image, "--quiet", "--out", str(tmp_path / "r.json")]
+    assert subprocess.run(run, cwd=ROOT, capture_output=True).returncode == 0
+    assert LearningStore().rows() == []
+    proc = subprocess.run([*run, "--keep"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0 and "kept 4 items for learning" in proc.stderr
+    assert len(LearningStore().rows(modality="face")) == 4
+
+
 def test_cli_retrain_and_models_list(data_dir):
     proc = subprocess.run(
         [sys.executable, "-m", "emotion", "retrain", "--modality", "face"], cwd=ROOT, capture_output=True, text=True
