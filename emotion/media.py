@@ -167,7 +167,8 @@ def iter_video_frames(
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode a video as a stream and yield the frame nearest each requested time.
 
-    Rotation flags in the container are applied. Only one decoded frame is held at a time. Where two samples are
+    Rotation flags in the container are applied. Only one decoded frame is held at a time, and a frame nearest
+    several requested times is yielded once. Where two samples are
     more than :data:`SEEK_GAP` seconds apart, the decoder seeks to the keyframe before the next one, so sparse
     sampling of a long video decodes a few frames per sample rather than the whole stream. If seeking fails or
     does not move forward (a truncated file, keyframes further apart than the gap), it decodes straight through.
@@ -192,6 +193,7 @@ def iter_video_frames(
         stream.thread_type = "AUTO"
         pending = list(times)
         prev = None  # (index, t, frame) of the last decoded frame
+        yielded = None  # the time of the last frame yielded
         index = -1
         fps = float(stream.average_rate or 25)
         step = 1.0 / fps
@@ -227,12 +229,14 @@ def iter_video_frames(
                 use = (
                     prev if prev is not None and abs(prev[1] - pending[0]) < abs(t - pending[0]) else (index, t, frame)
                 )
-                yield use[0], use[1], frame_to_bgr(use[2], max_side)
+                if use[1] != yielded:  # two samples nearest the same frame (sparse or variable rate): yield it once
+                    yield use[0], use[1], frame_to_bgr(use[2], max_side)
+                    yielded = use[1]
                 pending.pop(0)
             prev = (index, t, frame)
         if prev is None:
             raise MediaError("the video holds no decodable frames")
-        if pending:  # the stream ended early (truncated file): use the last frame once
+        if pending and prev[1] != yielded:  # the stream ended early (truncated file): use the last frame once
             yield prev[0], prev[1], frame_to_bgr(prev[2], max_side)
 
 

@@ -268,6 +268,11 @@ def _analyze_frames(
                 report("decode", min(1.0, decoded / times_total))
             while len(pending) > max(1, settings.workers) or (item is None and pending):
                 collect(*pending.pop(0))
+    if kind == "video" and 0 < len(result.frames) < times_total:
+        result.notes.append(
+            f"{times_total} frames were asked for, but the video has only {len(result.frames)} distinct frames at "
+            "those times; each was analysed once"
+        )
 
 
 def _with_end(items: Iterable) -> Iterable:

@@ -115,10 +115,12 @@ def vfr(path: Path) -> Check:
     def check(r: dict) -> str:
         faces(1)(r)
         times = [f["t"] for f in r["frames"]]
-        assert len(times) == 21 and times == sorted(times)
-        for t, want in zip(times, sample_times(r["duration"], 21)):
-            assert np.abs(stamps - t).min() < 1e-3 and abs(t - want) <= np.abs(stamps - want).min() + 1e-3
-        return "21 frames"
+        assert 15 <= len(times) <= 21 and times == sorted(set(times))  # each real frame once
+        assert len(times) == 21 or any("distinct frames" in n for n in r["notes"])
+        assert all(np.abs(stamps - t).min() < 1e-3 for t in times)  # real frames
+        for want in sample_times(r["duration"], 21):  # and, for each sample time, the frame nearest it
+            assert min(abs(t - want) for t in times) <= np.abs(stamps - want).min() + 1e-3
+        return f"{len(times)} frames"
 
     return check
 
