@@ -39,7 +39,7 @@ def delete_all(history: History | None = None, store: LearningStore | None = Non
     for modality in learning.MODALITIES:  # a retrain running on the data being deleted must not save its model
         learning.stop(modality)
     store = store or LearningStore()
-    counts = {"analyses": (history or History()).clear(), "items": len(store.rows(limit=10**9))}
+    counts = {"analyses": (history or History()).clear(), "items": store.size()}
     store.clear()
     for name in LEARNED:
         shutil.rmtree(data_dir() / name, ignore_errors=True)

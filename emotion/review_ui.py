@@ -41,7 +41,7 @@ def overview(db: LearningStore) -> None:
         with col.container(border=True):
             st.markdown(f"**{NAMES[modality]}** · serving `{active}`")
             a, b, c = st.columns(3)
-            a.metric("Kept", len(db.rows(modality=modality, limit=10**9)))
+            a.metric("Kept", db.size(modality))
             b.metric("New labels", learning.new_labels(modality, db), help="Labels since the last retrain started")
             c.metric("Held-out score", score or "—", help=_score_help(modality))
 

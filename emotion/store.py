@@ -249,6 +249,14 @@ class LearningStore:
             "ids": [r[0] for r in rows],
         }
 
+    def size(self, modality: str | None = None) -> int:
+        """How many items are stored (of one modality)."""
+        sql, args = "SELECT COUNT(*) FROM items", []
+        if modality:
+            sql, args = sql + " WHERE modality=?", [modality]
+        with self._db() as db:
+            return int(db.execute(sql, args).fetchone()[0])
+
     def files(self) -> list[str]:
         """The display names of every file with stored items, sorted."""
         with self._db() as db:
