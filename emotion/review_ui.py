@@ -42,7 +42,10 @@ def overview(db: LearningStore) -> None:
             st.markdown(f"**{NAMES[modality]}** · serving `{active}`")
             a, b, c = st.columns(3)
             a.metric("Kept", db.size(modality))
-            b.metric("New labels", learning.new_labels(modality, db), help="Labels since the last retrain started")
+            since = float(learning.status(modality).get("started", 0.0))
+            pending, collected = db.count(modality, since), learning.new_labels(modality, db)
+            b.metric("Pending corrections", pending,
+                     help=f"Your labels since the last retrain started (with collected predictions: {collected})")
             c.metric("Held-out score", score or "—", help=_score_help(modality))
 
 

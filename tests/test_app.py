@@ -220,6 +220,7 @@ def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_p
     store = LearningStore(tmp_path / "data" / "learning.sqlite")
     store.correct(changes)
     at.run()
+    assert metrics(at)["Pending corrections"] == "2"
     shown = next(d.value for d in at.dataframe if "label" in d.value.columns)
     assert shown.loc[0, "label"] == edited.loc[0, "label"] and bool(shown.loc[1, "correct"])
     assert list(shown["source"][:2]) == ["human", "human"]
