@@ -181,11 +181,11 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
     X_base = ravdess.columns(base, tuple(params["feature_sets"]))
     gate = base["actor"] == ravdess.HELD_OUT_ACTOR
     data = store.labelled("voice", human_weight=HUMAN_REPEATS, auto_weight=AUTO_REPEATS)
-    fits = [len(x) == X_base.shape[1] for x in data["X"]] if len(data["y"]) else []
-    keep = np.array(fits, bool)
+    keep = np.array([len(x) == X_base.shape[1] for x in data["X"]], bool)  # rows the base features match
     X_new = data["X"][keep] if keep.any() else np.zeros((0, X_base.shape[1]), np.float32)
     y_new, reps, held = data["y"][keep], data["w"][keep], data["held_out"][keep]
-    sources = _item_groups(store, [i for i, k in zip(data["ids"], keep) if k])
+    # a negative group per source file, so no file is split across calibration folds
+    sources = -1 - np.unique(data["sources"][keep], return_inverse=True)[1].astype(np.int64)
     train_new = ~held
     rep = reps[train_new].astype(int)
     X = np.vstack([X_base[~gate], np.repeat(X_new[train_new], rep, axis=0)])
@@ -214,13 +214,6 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
     }
     report("saving", 0.95)
     return _finish(registry, metrics, info, lambda tmp: dump_voice_model(model, tmp), ".skops")
-
-
-def _item_groups(store: LearningStore, ids: list[int]) -> np.ndarray:
-    """A negative group id per item, one per source file, so no file is split across calibration folds."""
-    sources = {r["id"]: r["source"] for r in store.rows(limit=10**9)}
-    names = {s: -(i + 1) for i, s in enumerate(sorted({sources.get(i, "") for i in ids}))}
-    return np.array([names[sources.get(i, "")] for i in ids], dtype=np.int64)
 
 
 def reference_faces(n_per_class: int = 100) -> tuple[np.ndarray, np.ndarray] | None:

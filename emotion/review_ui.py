@@ -43,7 +43,7 @@ def overview(db: LearningStore) -> None:
             a, b, c = st.columns(3)
             a.metric("Kept", db.size(modality))
             since = float(learning.status(modality).get("started", 0.0))
-            pending, collected = db.count(modality, since), learning.new_labels(modality, db)
+            pending, collected = db.count(modality, since), db.count(modality, since, human_only=False)
             b.metric("Pending corrections", pending,
                      help=f"Your labels since the last retrain started (with collected predictions: {collected})")
             c.metric("Held-out score", score or "—", help=_score_help(modality))
@@ -112,7 +112,7 @@ def table(db: LearningStore, query: dict) -> None:
     frame = pd.DataFrame(
         {
             "id": [r["id"] for r in rows],
-            "face": [_thumb(db, r["id"]) for r in rows] if modality == "face" else None,
+            "face": _thumbs(db, rows) if modality == "face" else None,
             "file": [r["file"] for r in rows],
             "at (s)": [f"{r['start']:.1f}" + (f"–{r['end']:.1f}" if r["end"] > r["start"] else "") for r in rows],
             "predicted": [r["predicted"] for r in rows],
@@ -180,9 +180,11 @@ def corrections(before: pd.DataFrame, after: pd.DataFrame) -> dict[int, str]:
     return out
 
 
-def _thumb(db: LearningStore, item_id: int) -> str | None:
-    data = db.media(item_id)
-    return f"data:image/jpeg;base64,{base64.b64encode(data).decode()}" if data else None
+def _thumbs(db: LearningStore, rows: list[dict]) -> list[str | None]:
+    """The rows' face crops as data URLs, read in one query."""
+    crops = db.medias([r["id"] for r in rows])
+    return [f"data:image/jpeg;base64,{base64.b64encode(crops[r['id']]).decode()}" if r["id"] in crops else None
+            for r in rows]
 
 
 def preview(db: LearningStore, rows: list[dict], modality: str) -> None:
@@ -218,8 +220,7 @@ def _job(modality: str) -> None:
     busy = state == "running"
     if st.button(f"Retrain {NAMES[modality].lower()}", key=f"retrain_{modality}", disabled=busy,
                  icon=":material/model_training:", width="stretch"):
-        if learning.start(modality):
-            time.sleep(0.3)
+        if learning.start(modality):  # it records "running" before the process starts
             info, state, busy = learning.status(modality), "running", True
     if busy:
         elapsed = time.time() - float(info.get("started", time.time()))

@@ -132,12 +132,12 @@ class LearningStore:
             db.close()
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA secure_delete=ON")  # deleted faces and voices are overwritten, not just unlinked
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # readers never take the write lock
             try:
                 yield db
                 db.execute("COMMIT")
@@ -215,21 +215,28 @@ class LearningStore:
             "SELECT id, created, source, file, modality, start, end, face_id, predicted, confidence, label,"
             f" label_source FROM items WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
         )
-        with self._db() as db:
+        with self._db(write=False) as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(sql, (*args, limit))]
 
     def media(self, item_id: int) -> bytes | None:
         """The stored crop or audio of one item."""
-        with self._db() as db:
-            row = db.execute("SELECT media FROM items WHERE id=?", (item_id,)).fetchone()
-        return row[0] if row else None
+        return self.medias([item_id]).get(item_id)
+
+    def medias(self, ids: list[int]) -> dict[int, bytes]:
+        """The stored crops or audio of several items, in one query: id -> bytes (items without media left out)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._db(write=False) as db:
+            rows = db.execute(f"SELECT id, media FROM items WHERE id IN ({marks}) AND media IS NOT NULL", ids)
+            return {int(i): m for i, m in rows}
 
     def labelled(self, modality: str, human_weight: float = 1.0, auto_weight: float = 0.3) -> dict[str, np.ndarray]:
-        """Training data: features ``X``, labels ``y``, sample weights ``w``, ``held_out`` flags and ``ids``."""
-        with self._db() as db:
+        """Training data: features ``X``, labels ``y``, weights ``w``, ``held_out`` flags, ``ids``, ``sources``."""
+        with self._db(write=False) as db:
             rows = db.execute(
-                "SELECT id, features, label, label_source, held_out FROM items"
+                "SELECT id, features, label, label_source, held_out, source FROM items"
                 " WHERE modality=? AND label IS NOT NULL AND features IS NOT NULL ORDER BY id",
                 (modality,),
             ).fetchall()
@@ -240,6 +247,7 @@ class LearningStore:
                 "w": np.array([]),
                 "held_out": np.array([], bool),
                 "ids": [],
+                "sources": np.array([]),
             }
         return {
             "X": np.stack([unpack(r[1]) for r in rows]),
@@ -247,6 +255,7 @@ class LearningStore:
             "w": np.array([human_weight if r[3] == HUMAN else auto_weight for r in rows]),
             "held_out": np.array([bool(r[4]) for r in rows]),
             "ids": [r[0] for r in rows],
+            "sources": np.array([r[5] for r in rows]),
         }
 
     def size(self, modality: str | None = None) -> int:
@@ -254,12 +263,12 @@ class LearningStore:
         sql, args = "SELECT COUNT(*) FROM items", []
         if modality:
             sql, args = sql + " WHERE modality=?", [modality]
-        with self._db() as db:
+        with self._db(write=False) as db:
             return int(db.execute(sql, args).fetchone()[0])
 
     def files(self) -> list[str]:
         """The display names of every file with stored items, sorted."""
-        with self._db() as db:
+        with self._db(write=False) as db:
             return [r[0] for r in db.execute("SELECT DISTINCT file FROM items ORDER BY file")]
 
     def count(self, modality: str | None = None, since: float = 0.0, human_only: bool = True) -> int:
@@ -269,7 +278,7 @@ class LearningStore:
         if modality:
             sql += " AND modality=?"
             args.append(modality)
-        with self._db() as db:
+        with self._db(write=False) as db:
             return int(db.execute(sql, args).fetchone()[0])
 
     def delete_ids(self, ids: list[int]) -> int:

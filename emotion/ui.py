@@ -725,8 +725,7 @@ def uploader_help() -> str:
     limit = int(st.get_option("server.maxUploadSize"))
     return (
         "Videos (mp4, mov, webm, …), audio (wav, mp3, flac, …) or images (jpg, png, …). Several at once is fine. "
-        f"Up to {limit} MB per file (`server.maxUploadSize` in `.streamlit/config.toml`); a longer video can be cut "
-        "to its first part with the sidebar's duration limit."
+        f"Up to {limit} MB per file (`server.maxUploadSize` in `.streamlit/config.toml`)."
     )
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emotion.labels import VOICE_LABELS  # noqa: E402
-from emotion.ravdess import (  # noqa: E402  # noqa: E402
+from emotion.ravdess import (  # noqa: E402
     DEFAULT_DATA,
     HELD_OUT_ACTOR,
     VARIANTS,
