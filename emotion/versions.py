@@ -130,14 +130,21 @@ class Registry:
         by_name = {v["version"]: v for v in reg["versions"]}
         order = [v["version"] for v in reg["versions"] if v.get("promoted") or v["version"] == reg["active"]]
         candidates = [reg["active"]] + [n for n in reversed(order) if n != reg["active"]]
-        message = None
+        bad: list[str] = []
         for name in candidates:
             if name == BASE:
                 break
             entry = by_name.get(name)
             path = self.folder / entry["file"] if entry else None
             if path and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]:
-                return name, path, message
-            message = f"{self.folder.name} model {name} is missing or corrupt; using an earlier good version"
-            log.warning(message)
-        return BASE, None, message if reg["active"] != BASE else None
+                return name, path, self._fallback(bad, f"the earlier good version {name}")
+            bad.append(name)
+        return BASE, None, self._fallback(bad, "the shipped model")
+
+    def _fallback(self, bad: list[str], using: str) -> str | None:
+        """The message (also logged) for skipping damaged versions, or None when none was skipped."""
+        if not bad:
+            return None
+        message = f"{self.folder.name} model {', '.join(bad)} is missing or corrupt; using {using}"
+        log.warning(message)
+        return message
