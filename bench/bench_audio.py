@@ -1,6 +1,6 @@
 """Real-time factor of the voice path on a 60 s clip, stage by stage, and the retrain time from cached features.
 
-Usage: ``.venv/bin/python bench/bench_audio.py [--repeat 3] [--no-retrain]``
+Usage, from the repository root: ``.venv/bin/python -m bench.bench_audio [--repeat 3] [--no-retrain]``
 
 The clip is 60 s of RAVDESS speech (clips of two actors joined), encoded to AAC in an .m4a file so that decoding
 is measured on a compressed upload. WolfgangLanger_Pexels.mp4 cannot be looped for this: its audio track is silent.
@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "training"))
+from emotion.settings import Settings, ravdess_dir
+from emotion.voice.model import SR, extract_features, load_voice_model
+from emotion.voice.process import load_audio, process_file, speech_frames, window_features, windows
 
-from emotion.audio import load_audio, process_file, speech_frames, window_features, windows  # noqa: E402
-from emotion.settings import Settings  # noqa: E402
-from emotion.voice_model import SR, extract_features, load_voice_model  # noqa: E402
-
-RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 SECONDS = 60.0
 
 
@@ -34,9 +28,10 @@ def make_clip(path: Path) -> Path:
     import av
     import soundfile as sf
 
-    clips = sorted(RAVDESS.glob("Actor_0[12]/03-01-*.flac"))
+    ravdess = ravdess_dir()
+    clips = sorted(ravdess.glob("Actor_0[12]/03-01-*.flac"))
     if not clips:
-        raise SystemExit(f"RAVDESS not found at {RAVDESS}")
+        raise SystemExit(f"RAVDESS not found at {ravdess} (set EMOTION_RAVDESS)")
     parts, total = [], 0
     for c in clips:
         parts.append(sf.read(c, dtype="float32")[0])
@@ -57,7 +52,7 @@ def make_clip(path: Path) -> Path:
 
 
 def stages(path: Path, settings: Settings, model: object) -> dict[str, float]:
-    """Time the steps of :func:`emotion.audio.process_file` one by one (seconds)."""
+    """Time the steps of :func:`emotion.voice.process.process_file` one by one (seconds)."""
     import noisereduce
 
     t = {}
@@ -126,10 +121,10 @@ def retrain() -> dict:
     """
     import os
 
-    import train_audio
-
-    from emotion import learning, ravdess
-    from emotion.store import Item, LearningStore
+    from emotion.learning import jobs as learning
+    from emotion.storage.learning_store import Item, LearningStore
+    from emotion.voice import corpora as ravdess
+    from training import train_audio
 
     try:
         d = ravdess.load_features()

@@ -1,8 +1,8 @@
 """Per-face latency of the shipped face models on onnxruntime (1 thread), side by side in one process.
 
-Usage: python bench/bench_face_model.py [--models fer_cnn fer_mini_xception] [--repeats 300]
+Usage, from the repository root: python -m bench.bench_face_model [--models fer_cnn fer_mini_xception] [--repeats 300]
 
-Each model is loaded through ``emotion.face_model.OnnxFaceModel`` (so the sidecar and checksum are checked) and run
+Each model is loaded through ``emotion.face.model.OnnxFaceModel`` (so the sidecar and checksum are checked) and run
 on random input of its own size at batch 1 and batch 16. The models take turns in short rounds, so a load that
 comes and goes on the machine hits both alike. Times are milliseconds per face (a batch's time / its size).
 """
@@ -12,16 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emotion.face_model import OnnxFaceModel  # noqa: E402
+from emotion.face.model import OnnxFaceModel
 
 BATCHES = (1, 16)
 

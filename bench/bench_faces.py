@@ -1,6 +1,8 @@
 """Face-path speed: the project's pipeline against DeepFace's own per-frame pipeline, in one process.
 
-Usage: python bench/bench_faces.py [VIDEO] [--fps 5]
+Usage, from the repository root: python -m bench.bench_faces [VIDEO] [--fps 5]
+
+VIDEO defaults to ``media/WolfgangLanger_Pexels.mp4`` in the shared data (:func:`emotion.settings.shared_data`).
 
 The baseline runs the real ``DeepFace.analyze(detector_backend="opencv")`` on every sampled frame.
 DeepFace's emotion weights cannot be downloaded offline, so the baseline gets a weights file of the
@@ -13,17 +15,13 @@ import argparse
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emotion.media import iter_video_frames, probe_video, sample_times  # noqa: E402
-from emotion.pipeline import Models, analyze_file  # noqa: E402
-from emotion.settings import Settings  # noqa: E402
+from emotion.analysis.pipeline import Models, analyze_file
+from emotion.media import iter_video_frames, probe_video, sample_times
+from emotion.settings import Settings, models_dir, shared_data
 
 
 def deepface_shaped_model(src: Path, dst: Path) -> None:
@@ -63,11 +61,11 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("video", nargs="?", default=str(ROOT.parent / "shared/data/media/WolfgangLanger_Pexels.mp4"))
+    parser.add_argument("video", nargs="?", help="video file (default: WolfgangLanger_Pexels.mp4 of the shared media)")
     parser.add_argument("--fps", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    video = Path(args.video)
+    video = Path(args.video) if args.video else shared_data() / "media" / "WolfgangLanger_Pexels.mp4"
     info = probe_video(video)
     settings = Settings(fps=args.fps, audio=False, workers=args.workers)
     models = Models.load(settings)
@@ -83,7 +81,7 @@ def main() -> None:
     weights = Path(home) / ".deepface" / "weights"
     weights.mkdir(parents=True)
     deepface_shaped_model(
-        ROOT / "models" / f"{models.face.name}.onnx", weights / "facial_expression_model_weights.onnx"
+        models_dir() / f"{models.face.name}.onnx", weights / "facial_expression_model_weights.onnx"
     )
     os.environ["DEEPFACE_HOME"] = home
     os.environ["DEEPFACE_BACKEND_ENGINE"] = "onnx"

@@ -1,26 +1,24 @@
 """Live frame callback speed on 640x480 frames of a real face video, against the plain per-frame pipeline.
 
-Usage: python bench/bench_live.py [VIDEO] [--frames 200]
+Usage, from the repository root: python -m bench.bench_live [VIDEO] [--frames 200]
+
+VIDEO defaults to ``media/WolfgangLanger_Pexels.mp4`` in the shared data (:func:`emotion.settings.shared_data`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emotion.live import LiveProcessor  # noqa: E402
-from emotion.media import iter_video_frames, probe_video, sample_times  # noqa: E402
-from emotion.pipeline import Models, analyze_frame  # noqa: E402
-from emotion.settings import Settings  # noqa: E402
+from emotion.analysis.live import LiveProcessor
+from emotion.analysis.pipeline import Models, analyze_frame
+from emotion.media import iter_video_frames, probe_video, sample_times
+from emotion.settings import Settings, shared_data
 
 
 def frames_640x480(video: Path, n: int) -> list[np.ndarray]:
@@ -48,9 +46,10 @@ def run(step, frames: list[np.ndarray], camera_fps: float = 30.0) -> tuple[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("video", nargs="?", default=str(ROOT.parent / "shared/data/media/WolfgangLanger_Pexels.mp4"))
+    parser.add_argument("video", nargs="?", help="video file (default: WolfgangLanger_Pexels.mp4 of the shared media)")
     parser.add_argument("--frames", type=int, default=200)
     args = parser.parse_args()
+    args.video = args.video or str(shared_data() / "media" / "WolfgangLanger_Pexels.mp4")
     frames = frames_640x480(Path(args.video), args.frames)
     settings = Settings(audio=False)
     models = Models.load(settings)

@@ -1,13 +1,14 @@
 """Peak memory and wall time of analysing a 10-minute 1080p video with a real face, in a child process.
 
-Usage: python bench/bench_memory.py [--fps 1] [--minutes 10] [--keep DIR]
+Usage, from the repository root: python -m bench.bench_memory [--fps 1] [--minutes 10] [--keep DIR]
 
-The video is made here with imageio-ffmpeg's ffmpeg: 20 s of WolfgangLanger_Pexels.mp4 (a real face, with its audio
-track) scaled to 1920x1080 and encoded once (``-preset ultrafast -crf 35``), then looped by stream copy to the full
-length. Each analysis runs with default settings (21 sampled frames, voice on) in a fresh child process, which
-reports its own peak RSS (``ru_maxrss``) and wall time. The baseline is a 10-second clip of the same 1080p video,
-analysed the same way, so the ratio shows what the length adds. ``--fps 1`` samples one frame per second instead
-(600 frames for 10 minutes). Target: peak RSS <= 1.5 GB.
+The video is made here with imageio-ffmpeg's ffmpeg: 20 s of WolfgangLanger_Pexels.mp4 of the shared media
+(:func:`emotion.settings.shared_data`; a real face, with its audio track) scaled to 1920x1080 and encoded once
+(``-preset ultrafast -crf 35``), then looped by stream copy to the full length. Each analysis runs with default
+settings (21 sampled frames, voice on) in a fresh child process, which reports its own peak RSS (``ru_maxrss``) and
+wall time. The baseline is a 10-second clip of the same 1080p video, analysed the same way, so the ratio shows what
+the length adds. ``--fps 1`` samples one frame per second instead (600 frames for 10 minutes). Target: peak RSS
+<= 1.5 GB.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "data" / "media" / "WolfgangLanger_Pexels.mp4"
+from emotion.settings import PROJECT_ROOT, shared_data
+
 TARGET_MB = 1536.0
+
+
+def source() -> Path:
+    """The real face video the test videos are made from."""
+    return shared_data() / "media" / "WolfgangLanger_Pexels.mp4"
 
 
 def ffmpeg(*args: str) -> None:
@@ -39,12 +45,12 @@ def ffmpeg(*args: str) -> None:
 
 def make_video(folder: Path, seconds: float) -> tuple[Path, Path]:
     """Write the long 1080p video and its 10-second baseline clip into ``folder``; return both paths."""
-    if not SOURCE.exists():
-        raise SystemExit(f"shared media not found: {SOURCE}")
+    if not source().exists():
+        raise SystemExit(f"shared media not found: {source()} (set EMOTION_SHARED_DATA)")
     segment, clip, long = folder / "segment.mp4", folder / "clip10s.mp4", folder / f"long{seconds:.0f}s.mp4"
     ffmpeg(
         "-i",
-        str(SOURCE),
+        str(source()),
         "-t",
         "20",
         "-vf",
@@ -66,8 +72,7 @@ def make_video(folder: Path, seconds: float) -> tuple[Path, Path]:
 
 def child(path: str, fps: float) -> None:
     """Analyse one file with default settings and print one JSON line: wall time, peak RSS, frames, faces."""
-    sys.path.insert(0, str(ROOT))
-    from emotion.pipeline import analyze_file
+    from emotion.analysis.pipeline import analyze_file
     from emotion.settings import Settings
 
     t0 = time.perf_counter()
@@ -91,7 +96,10 @@ def measure(path: Path, fps: float) -> dict:
     """Run :func:`child` on ``path`` in a fresh Python process and return what it printed."""
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(path), "--fps", str(fps)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "bench.bench_memory", "--child", str(path), "--fps", str(fps)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
     )
     if proc.returncode:
         raise SystemExit(f"child failed on {path.name}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -122,7 +130,7 @@ def main() -> None:
         big = measure(long, a.fps)
     sampling = f"{a.fps:g} fps" if a.fps else "21 frames"
     print(
-        f"video: {a.minutes:g} min 1920x1080 H.264 + AAC from {SOURCE.name} ({big['duration']:.0f} s), "
+        f"video: {a.minutes:g} min 1920x1080 H.264 + AAC from {source().name} ({big['duration']:.0f} s), "
         f"made in {made:.1f} s; default settings, sampling {sampling}, voice on"
     )
     print(f"{'run':<22}{'frames':>7}{'faces':>7}{'analysis s':>12}{'process s':>11}{'peak RSS MB':>13}")

@@ -1,11 +1,11 @@
 """Run every benchmark in ``bench/`` and print one table of figures against their targets.
 
-Usage: python bench/run_all.py [--quick] [--only faces live ...]
+Usage, from the repository root: python -m bench.run_all [--quick] [--only faces live ...]
 
-Each script runs in its own process, its output is shown as it comes, and its last ``RESULT {json}`` line is read
-for the table. ``--quick`` skips the slow ones (the DeepFace baseline, the 10-minute 1080p video, the retrain) and
-runs the others with fewer repeats. A script that fails or is skipped leaves "n/a" in its rows. The table is
-Markdown, ready for the README's "Benchmarks" section.
+Each script runs in its own process (``python -m bench.<script>``, in the repository root), its output is shown as
+it comes, and its last ``RESULT {json}`` line is read for the table. ``--quick`` skips the slow ones (the DeepFace
+baseline, the 10-minute 1080p video, the retrain) and runs the others with fewer repeats. A script that fails or is
+skipped leaves "n/a" in its rows. The table is Markdown, ready for the README's "Benchmarks" section.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import subprocess
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
+from emotion.settings import PROJECT_ROOT
+
 SCRIPTS = {
-    # name: (script, arguments, arguments with --quick, slow)
-    "faces": ("bench_faces.py", [], [], True),
-    "live": ("bench_live.py", [], ["--frames", "100"], False),
-    "audio": ("bench_audio.py", [], ["--no-retrain", "--repeat", "1"], False),
-    "face_model": ("bench_face_model.py", [], ["--repeats", "100"], False),
-    "memory": ("bench_memory.py", [], [], True),
+    # name: (module in bench/, arguments, arguments with --quick, slow)
+    "faces": ("bench_faces", [], [], True),
+    "live": ("bench_live", [], ["--frames", "100"], False),
+    "audio": ("bench_audio", [], ["--no-retrain", "--repeat", "1"], False),
+    "face_model": ("bench_face_model", [], ["--repeats", "100"], False),
+    "memory": ("bench_memory", [], [], True),
 }
 
 
@@ -35,10 +35,10 @@ def run(name: str, quick: bool) -> tuple[dict | None, str]:
     script, args, quick_args, slow = SCRIPTS[name]
     if quick and slow:
         return None, "skipped (--quick)"
-    cmd = [sys.executable, str(BENCH / script), *(quick_args if quick else args)]
-    print(f"\n### {' '.join([Path(cmd[0]).name, *cmd[1:]])}", flush=True)
+    cmd = [sys.executable, "-m", f"bench.{script}", *(quick_args if quick else args)]
+    print(f"\n### {' '.join(['python', *cmd[1:]])}", flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=BENCH.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     result = None
     for line in proc.stdout:
         if line.startswith("RESULT "):

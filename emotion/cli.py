@@ -1,16 +1,24 @@
-"""Command line: ``python -m emotion analyze PATH... [--out results.json] [--csv results.csv]``."""
+"""Command line: ``python -m emotion analyze PATH...``, ``history``, ``retrain`` and ``models``.
+
+``analyze`` runs the one batch flow (:mod:`emotion.analysis.batch`), as the app does; its setting flags are
+generated from :class:`emotion.settings.Settings`, so every setting the sidebar shows is a flag here too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from emotion.detect import ModelUnavailable
-from emotion.export import to_csv, to_json, write_atomic
+from emotion.errors import ModelUnavailable, RetrainError
+from emotion.face.model import face_models
+from emotion.files import write_text
 from emotion.media import media_kind
-from emotion.settings import Settings
+from emotion.report.export import to_csv, to_json
+from emotion.settings import GROUPS, Settings, describe
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -24,6 +32,54 @@ def expand(paths: list[str]) -> list[Path]:
     return out
 
 
+CLI_DEFAULTS = {"collect": False}
+"""Where the CLI's default differs from the app's: a batch over a folder keeps nothing for learning unless asked."""
+
+
+def _bounded(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
+    """An argparse type that parses ``kind`` and refuses values outside [lo, hi] with a one-line message."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a{'n integer' if kind is int else ' number'}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is outside {lo:g}..{hi:g}")
+        return value
+
+    return parse
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per CLI setting of :class:`~emotion.settings.Settings`, grouped as in the app's sidebar."""
+    groups = {name: parser.add_argument_group(f"{name.lower()} settings") for name in GROUPS}
+    for info in describe():
+        if not info.cli:
+            continue
+        default = CLI_DEFAULTS.get(info.name, info.default)
+        group, flag = groups[info.group], f"--{info.flag}"
+        text = f"{info.help} (default: %(default)s)"
+        if info.type is bool:
+            group.add_argument(flag, dest=info.name, action=argparse.BooleanOptionalAction, default=default, help=text)
+        elif info.choices and info.name != "face_backend":
+            group.add_argument(flag, dest=info.name, choices=info.choices, default=default, help=text)
+        elif info.type in (int, float):
+            group.add_argument(flag, dest=info.name, type=_bounded(info.type, info.lo, info.hi), default=default,
+                               metavar=info.type.__name__.upper(), help=text)
+        else:
+            if info.name == "face_backend":
+                text = f"{info.help} Shipped models: {', '.join(face_models())}. (default: %(default)s)"
+            metavar = "NAME" if info.name == "face_backend" else "TEXT"
+            group.add_argument(flag, dest=info.name, default=default, metavar=metavar, help=text)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The Settings the parsed flags describe (fields without a flag keep their defaults; no annotated video)."""
+    values = {info.name: getattr(args, info.name) for info in describe() if info.cli}
+    return Settings(**values, annotated_video=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI's argument parser."""
     parser = argparse.ArgumentParser(
@@ -34,23 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("paths", nargs="+", help="files or folders")
     a.add_argument("--out", help="write the JSON result records here (default: print them)")
     a.add_argument("--csv", help="also write a CSV here, one row per face and voice segment")
-    d = Settings()
-    a.add_argument(
-        "--max-frames", type=int, default=d.max_frames, help="frames sampled evenly over a video (default %(default)s)"
-    )
-    a.add_argument(
-        "--fps", type=float, default=d.fps, help="sample this many frames per second instead of --max-frames"
-    )
-    a.add_argument("--workers", type=int, default=d.workers, help="parallel frame workers (default %(default)s)")
-    a.add_argument("--face-crop", action="store_true", help="treat each image as an already-cropped face")
-    a.add_argument("--face-backend", default=d.face_backend, help="facial-emotion model: default or deepface")
-    a.add_argument("--detector", default=d.detector, help="face detector: haar (default) or a DeepFace backend name")
-    a.add_argument("--max-duration", type=float, default=d.max_duration, help="seconds analysed per file; 0 = all")
-    a.add_argument("--no-audio", action="store_true", help="skip the voice analysis")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
-    a.add_argument(
-        "--keep", action="store_true", help="keep faces and voice segments in the learning store for review"
-    )
+    add_settings_flags(a)
     t = sub.add_parser("retrain", help="retrain on the learning store's labels; a new model serves only if better")
     t.add_argument("--modality", choices=["voice", "face", "all"], default="all", help="what to retrain")
     t.add_argument("--background", action="store_true", help="start it in a separate process and return")
@@ -60,12 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = msub.add_parser("rollback", help="make an earlier version (or 'base', the shipped model) active")
     r.add_argument("version")
     r.add_argument("--modality", choices=["voice", "face"], help="needed only if both have that version name")
+    h = sub.add_parser("history", help="list saved analyses or forget one (and everything kept from it)")
+    hsub = h.add_subparsers(dest="action", required=True)
+    hl = hsub.add_parser("list", help="the newest analyses: id, date, file, run, result, models")
+    hl.add_argument("--limit", type=_bounded(int, 1, 100000), default=50, help="how many (default %(default)s)")
+    hd = hsub.add_parser("delete", help="forget one analysis and the faces and voice kept from it")
+    hd.add_argument("id", type=_bounded(int, 1, None), help="the analysis id (see `history list`)")
     return parser
 
 
 def models_command(args: argparse.Namespace) -> int:
     """Run ``models list`` or ``models rollback VERSION``."""
-    from emotion.versions import BASE, Registry
+    from emotion.storage.versions import BASE, Registry
 
     registries = {name: Registry(name) for name in ("voice", "face")}
     if args.action == "list":
@@ -99,7 +146,7 @@ def models_command(args: argparse.Namespace) -> int:
 
 def retrain_command(args: argparse.Namespace) -> int:
     """Run ``retrain``: each modality in turn (or in the background); 1 if a requested one could not run."""
-    from emotion import learning
+    from emotion.learning import jobs as learning
 
     names = list(learning.MODALITIES) if args.modality == "all" else [args.modality]
     failed = 0
@@ -110,29 +157,24 @@ def retrain_command(args: argparse.Namespace) -> int:
             continue
         try:
             print(learning.retrain(name)["message"])
-        except learning.RetrainError as exc:
+        except RetrainError as exc:
             print(f"{name}: not retrained: {exc}", file=sys.stderr)
             failed += args.modality != "all"
     return 1 if failed else 0
 
 
 def analyze_command(args: argparse.Namespace) -> int:
-    """Run ``analyze``; return the exit code (1 if any file failed, 2 if a model could not load)."""
+    """Run ``analyze`` through the batch flow; return the exit code (1 if any file failed, 2 if models failed)."""
     from tqdm import tqdm
 
-    from emotion import learning
-    from emotion.pipeline import Models, analyze_file
+    from emotion.analysis import batch
+    from emotion.analysis.pipeline import Models
 
-    settings = Settings(
-        max_frames=args.max_frames,
-        fps=args.fps,
-        workers=args.workers,
-        face_crop=args.face_crop,
-        face_backend=args.face_backend,
-        detector=args.detector,
-        max_duration=args.max_duration,
-        audio=not args.no_audio,
-    )
+    settings = settings_from(args)
+    if settings.collect and not settings.save:
+        print("error: --keep needs --save: kept faces and voice are filed under their History entry, so that "
+              "deleting the analysis deletes them", file=sys.stderr)
+        return 2
     files = expand(args.paths)
     if not files:
         print("error: no media files found in the given paths", file=sys.stderr)
@@ -142,33 +184,55 @@ def analyze_command(args: argparse.Namespace) -> int:
     except ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    results = []
-    bar = tqdm(files, unit="file", disable=args.quiet, file=sys.stderr)
-    for path in bar:
+    bar = tqdm(total=len(files), unit="file", disable=args.quiet, file=sys.stderr)
 
-        def progress(stage: str, frac: float, name: str = path.name[:30]) -> None:
-            bar.set_postfix_str(f"{name} {stage} {frac:.0%}")
+    def progress(step: batch.Step) -> None:
+        bar.set_postfix_str(f"{step.name[:30]} {step.stage} {step.fraction:.0%}")
 
-        collector = learning.Collector(path.name) if args.keep else None
-        result = analyze_file(path, settings, models, progress=progress, collector=collector)
-        results.append(result)
-        if collector is not None and not result.error:
-            kept, started = learning.keep(collector, None, settings)
-            tqdm.write(f"{path.name}: kept {kept} items for learning" + (f"; retraining {started}" if started else ""),
-                       file=sys.stderr)
-        if result.error:
-            tqdm.write(f"{path}: {result.error}", file=sys.stderr)
+    results, saved, kept, retraining = [], [], 0, set()
+    for analysis in batch.run([batch.Source.file(f) for f in files], settings, models, progress=progress):
+        bar.update(1)
+        results.append(analysis.result)
+        saved += [analysis.history_id] if analysis.history_id is not None else []
+        kept += analysis.kept
+        retraining.update(analysis.retraining)
+        for text in [analysis.result.error] * bool(analysis.result.error) + analysis.messages:
+            tqdm.write(f"{analysis.key}: {text}", file=sys.stderr)
+    bar.close()
+    if saved:
+        entries = f"entry {saved[0]}" if len(saved) == 1 else f"entries {saved[0]}-{saved[-1]}"
+        also = f"; kept {kept} faces and voice segments for learning" if kept else ""
+        also += f"; retraining {', '.join(sorted(retraining))} in the background" if retraining else ""
+        print(f"saved to History as {entries}{also}", file=sys.stderr)
     text = to_json(results)
     if args.out:
-        write_atomic(args.out, text)
+        write_text(args.out, text)
     else:
         print(text)
     if args.csv:
-        write_atomic(args.csv, to_csv(results))
+        write_text(args.csv, to_csv(results))
     failed = sum(r.error is not None for r in results)
     if failed:
         print(f"{failed} of {len(results)} files failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """Run ``history list`` or ``history delete ID``."""
+    from emotion import privacy
+    from emotion.storage.history import History
+
+    history = History()
+    if args.action == "list":
+        for e in history.list(args.limit):
+            print(f"{e.id:>6}  {e.label()}")
+        return 0
+    if history.created_at(args.id) is None:
+        print(f"error: no analysis with id {args.id} (see `python -m emotion history list`)", file=sys.stderr)
+        return 2
+    items = privacy.forget_analysis(args.id, history)
+    print(f"deleted analysis {args.id} and the {items} faces and voice segments kept from it")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             return models_command(args)
         if args.command == "retrain":
             return retrain_command(args)
+        if args.command == "history":
+            return history_command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

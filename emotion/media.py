@@ -13,16 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotion.errors import MediaError
+
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v"}
 AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus"}
 
 
 NO_VIDEO_STREAM = "the file has no video stream"
-
-class MediaError(Exception):
-    """A file that cannot be read; the message is one line, fit to show a user."""
-
 
 def media_kind(path: str | Path) -> str:
     """Return "image", "video", "audio" or "unknown" from the file's extension."""

@@ -1,6 +1,6 @@
 """Deleting what the app keeps: one analysis with everything learned from it, or all stored data.
 
-Faces and voices are personal data. Uploads are never kept (see :mod:`emotion.uploads`); what stays is the
+Faces and voices are personal data. Uploads are never kept (see :mod:`emotion.analysis.uploads`); what stays is the
 history, the learning store, the learned model versions, retrain logs and auto-exports, all under the data dir.
 SQLite deletes overwrite the rows (``secure_delete``) and the write-ahead log is emptied afterwards.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import shutil
 
-from emotion.history import History
-from emotion.store import LearningStore, data_dir
+from emotion.settings import data_dir
+from emotion.storage.history import History
+from emotion.storage.learning_store import LearningStore
 
 LEARNED = ("models", "retrain", "exports")
 """Folders under the data dir that hold learned models, retrain progress and logs, and auto-exports."""
@@ -34,7 +35,7 @@ def delete_all(history: History | None = None, store: LearningStore | None = Non
     Returns:
         How many analyses and learning items were deleted.
     """
-    from emotion import learning
+    from emotion.learning import jobs as learning
 
     for modality in learning.MODALITIES:  # a retrain running on the data being deleted must not save its model
         learning.stop(modality)

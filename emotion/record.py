@@ -6,10 +6,16 @@ A :class:`Result` is plain data: dataclasses that turn into JSON-ready dicts wit
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+import numpy as np
+
+from emotion.labels import FACE_LABELS, voice_order
+
+SCHEMA_VERSION = 2
+"""2 added ``produced_by`` and ``sha256``; records of version 1 read with both empty."""
 
 
 @dataclass
@@ -74,6 +80,8 @@ class AudioResult:
     segments: list[Segment] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    model_version: str | None = None
+    """The voice model version that read the speech ("base" for the shipped one); None when none was needed."""
 
 
 @dataclass
@@ -93,6 +101,9 @@ class Result:
         audio: The voice result, or None when the voice was not analysed.
         settings: The settings the analysis ran with.
         notes: Human-readable notes (limits applied, fallbacks taken).
+        produced_by: What made the record: ``project`` version, ``face_model`` and ``face_model_version``
+            ("base" or the learned version), ``detector``, ``voice_model`` and ``voice_model_version``.
+        sha256: The analysed file's content hash (re-analyses of one file share it).
     """
 
     file: str
@@ -107,6 +118,8 @@ class Result:
     audio: AudioResult | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    produced_by: dict[str, Any] = field(default_factory=dict)
+    sha256: str | None = None
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,12 +152,82 @@ class Result:
                     segments=[Segment(**s) for s in audio.get("segments", [])],
                     summary=dict(audio.get("summary", {})),
                     note=audio.get("note"),
+                    model_version=audio.get("model_version"),
                 )
             known = {
                 k: data[k]
-                for k in ("error", "duration", "width", "height", "fps", "summary", "settings", "notes")
+                for k in ("error", "duration", "width", "height", "fps", "summary", "settings", "notes", "produced_by",
+                          "sha256")
                 if k in data
             }
             return cls(file=str(data["file"]), kind=str(data["kind"]), frames=frames, audio=audio, **known)
         except (TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"malformed result record: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Summaries
+
+
+def rounded(labels: Iterable[str], values: Iterable[float], digits: int = 4) -> dict[str, float]:
+    """Label -> value, rounded the way every record stores scores."""
+    return {label: round(float(v), digits) for label, v in zip(labels, values)}
+
+
+def face_summary(frames: list[Frame]) -> dict[str, Any]:
+    """Summarise the accepted faces: dominant emotion, its confidence and the shares.
+
+    The dominant emotion is the label with the highest mean probability over all
+    accepted faces; ``emotion_shares`` counts each face's top label.
+    """
+    faces = [f for fr in frames for f in fr.faces]
+    summary: dict[str, Any] = {
+        "frames": len(frames),
+        "frames_ok": sum(fr.quality.ok for fr in frames),
+        "faces": len(faces),
+        "face_ids": sorted({f.id for f in faces}),
+        "dominant_emotion": None,
+        "confidence": 0.0,
+        "emotion_shares": {label: 0.0 for label in FACE_LABELS},
+        "mean_scores": {label: 0.0 for label in FACE_LABELS},
+    }
+    if faces:
+        mean = np.mean([[f.scores[label] for label in FACE_LABELS] for f in faces], axis=0)
+        top = [f.emotion for f in faces]
+        summary["dominant_emotion"] = FACE_LABELS[int(np.argmax(mean))]
+        summary["confidence"] = round(float(mean.max()), 4)
+        summary["mean_scores"] = rounded(FACE_LABELS, mean)
+        summary["emotion_shares"] = {label: round(top.count(label) / len(top), 4) for label in FACE_LABELS}
+    return summary
+
+
+def voice_summary(segments: list[Segment], speech_seconds: float = 0.0) -> dict[str, Any]:
+    """Return the summary of a voice timeline.
+
+    ``emotion_shares`` is each label's share of the speech segments; ``dominant_emotion`` is the largest share
+    (ties go to the higher mean score) and ``confidence`` its mean score over the speech segments.
+    """
+    speech = [s for s in segments if s.speech and s.emotion]
+    summary: dict[str, Any] = {
+        "dominant_emotion": None,
+        "confidence": 0.0,
+        "emotion_shares": {},
+        "speech_seconds": speech_seconds,
+        "n_segments": len(segments),
+        "n_speech_segments": len(speech),
+    }
+    if not speech:
+        summary["message"] = "no speech"
+        return summary
+    labels = sorted(
+        {lab for s in speech for lab in s.scores} | {s.emotion for s in speech if s.emotion}, key=voice_order
+    )
+    shares = {lab: sum(s.emotion == lab for s in speech) / len(speech) for lab in labels}
+    mean = {lab: float(np.mean([s.scores.get(lab, 0.0) for s in speech])) for lab in labels}
+    top = max(labels, key=lambda lab: (shares[lab], mean[lab]))
+    summary.update(
+        dominant_emotion=top,
+        confidence=round(mean[top], 4),
+        emotion_shares={lab: round(v, 4) for lab, v in shares.items()},
+    )
+    return summary

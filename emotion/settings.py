@@ -1,60 +1,165 @@
-"""Analysis settings: one dataclass, shared by the CLI, the app and the tests."""
+"""Every default, path and environment variable of the studio, in one place.
+
+:class:`Settings` holds the knobs of an analysis. Each field carries its own label, help, group and bounds, and
+the app's sidebar (``emotion.app.sidebar``) and the CLI's flags (``emotion.cli``) are generated from them, so the
+three can never drift apart. The path functions below are the only code in the package that reads
+``os.environ``; they read it on every call, so a test or a launcher can point the studio elsewhere.
+
+Environment variables:
+    EMOTION_DATA_DIR: Where History, the learning store, learned models, retrain logs and auto-exports are kept
+        (default: ``learning_data/`` in the checkout).
+    EMOTION_CACHE_DIR: Caches that can be rebuilt, such as the RAVDESS feature cache (default: ``<data dir>/cache``).
+    EMOTION_SHARED_DATA: The folder of the training and test corpora (``ravdess/``, ``tess/``, ``fer2013/``,
+        ``media/``); default: ``shared/data`` beside the checkout.
+    EMOTION_RAVDESS: The RAVDESS folder, if not under the shared data.
+    EMOTION_FER2013: The FER2013 ``train.npz`` the face gate's reference faces come from.
+    EMOTION_ICE_SERVERS: JSON list of STUN/TURN servers for the live page.
+    DEEPFACE_HOME: Where DeepFace keeps its weights (DeepFace's own variable).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""The checkout the package runs from (it installs in editable mode)."""
+try:
+    VERSION = metadata.version("emotion-studio")
+    """The project's version (from ``pyproject.toml``), recorded in every result."""
+except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    VERSION = "0+unknown"
+
+os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "onnx")  # an installed TF or torch must not change deepface's engine
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def data_dir() -> Path:
+    """The folder of stored data: ``$EMOTION_DATA_DIR``, or ``learning_data/`` in the checkout."""
+    return Path(_env("EMOTION_DATA_DIR") or PROJECT_ROOT / "learning_data")
+
+
+def cache_dir() -> Path:
+    """The folder of rebuildable caches: ``$EMOTION_CACHE_DIR``, or ``<data dir>/cache``."""
+    return Path(_env("EMOTION_CACHE_DIR") or data_dir() / "cache")
+
+
+def models_dir() -> Path:
+    """The shipped models and their model cards."""
+    return PROJECT_ROOT / "models"
+
+
+def shared_data() -> Path:
+    """The corpora for training and tests: ``$EMOTION_SHARED_DATA``, or ``shared/data`` beside the checkout."""
+    return Path(_env("EMOTION_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data")
+
+
+def ravdess_dir() -> Path:
+    """The RAVDESS speech folder: ``$EMOTION_RAVDESS``, or ``ravdess/`` under the shared data."""
+    return Path(_env("EMOTION_RAVDESS") or shared_data() / "ravdess")
+
+
+def fer2013_file() -> Path:
+    """FER2013's training faces: ``$EMOTION_FER2013``, or ``fer2013/train.npz`` under the shared data."""
+    return Path(_env("EMOTION_FER2013") or shared_data() / "fer2013" / "train.npz")
+
+
+def deepface_home() -> Path:
+    """Where DeepFace keeps its weights (``$DEEPFACE_HOME``, else the home folder)."""
+    return Path(_env("DEEPFACE_HOME") or Path.home())
+
+
+def ice_servers_text() -> str:
+    """The raw ``$EMOTION_ICE_SERVERS`` (a JSON list), or "" when unset."""
+    return _env("EMOTION_ICE_SERVERS") or ""
+
+
+def _f(default: Any, label: str, group: str, help: str, *, lo: float | None = None, hi: float | None = None,
+       step: float | None = None, choices: tuple[str, ...] = (), cli: bool = True, flag: str = "") -> Any:
+    """A Settings field with what the sidebar and the CLI need to show it."""
+    meta = {"label": label, "group": group, "help": help, "lo": lo, "hi": hi, "step": step, "choices": choices,
+            "cli": cli, "flag": flag}
+    return field(default=default, metadata=meta)
+
+
+GROUPS = ("Performance", "Model", "Quality", "Learning", "Export", "Live")
+"""The sidebar's groups, in order; every field belongs to one."""
+DETECTORS = ("haar", "opencv", "ssd", "mtcnn", "retinaface", "mediapipe", "yunet", "yolov8", "centerface", "dlib")
+"""Face detectors: "haar" runs offline; the others are DeepFace backends, most needing weights downloaded once."""
+FACE_BACKENDS = ("default", "deepface")
+"""Face emotion models: the shipped ONNX model, or DeepFace's own (needs its weights)."""
 
 
 @dataclass
 class Settings:
     """Every knob of an analysis, with the defaults an analyst gets.
 
-    Attributes:
-        max_frames: Frames sampled evenly over a video when ``fps`` is not set.
-        fps: Target sampled frames per second; overrides ``max_frames`` when > 0.
-        workers: Threads that analyse sampled frames in parallel.
-        detect_interval: Seconds of video between full face searches; in between, faces are
-            looked for only near where they were (and fully again when one is lost).
-        face_backend: Facial-emotion model: "default" (shipped ONNX) or "deepface".
-        detector: Face detector: "haar" (offline default) or a DeepFace backend name.
-        face_crop: Treat each image as an already-cropped face and skip detection.
-        min_face: Smallest face side, in pixels of the original frame.
-        min_blur: Smallest variance of the Laplacian of a face crop (lower is blurrier).
-        min_brightness: Darkest accepted mean frame brightness (0..255).
-        max_brightness: Brightest accepted mean frame brightness (0..255).
-        max_faces: Most faces analysed per frame (the largest are kept).
-        max_duration: Seconds of media analysed; 0 means all.
-        audio: Whether to analyse the voice.
-        denoise: Apply noise reduction before voice features.
-        segment_seconds: Voice window length.
-        segment_hop: Seconds between voice window starts.
-        collect: Keep each analysed face (a small crop) and voice segment (audio and features) in the
-            learning store, for review and retraining.
-        collect_threshold: Predictions at least this confident are kept as (down-weighted) training labels.
-        retrain_after: Retrain in the background once this many new labels have gathered; 0 = only by hand.
+    Each field's metadata holds its label, group, help text and bounds; :func:`describe` reads them.
     """
 
-    max_frames: int = 21
-    fps: float = 0.0
-    workers: int = 2
-    detect_interval: float = 2.0
-    face_backend: str = "default"
-    detector: str = "haar"
-    face_crop: bool = False
-    min_face: int = 40
-    min_blur: float = 20.0
-    min_brightness: float = 40.0
-    max_brightness: float = 220.0
-    max_faces: int = 20
-    max_duration: float = 0.0
-    audio: bool = True
-    denoise: bool = False
-    segment_seconds: float = 3.0
-    segment_hop: float = 1.5
-    collect: bool = True
-    collect_threshold: float = 0.9
-    retrain_after: int = 50
+    max_frames: int = _f(21, "Frames per video", "Performance", "Frames sampled evenly over a video when fps is 0.",
+                         lo=1, hi=600, step=1)
+    fps: float = _f(0.0, "Frames per second", "Performance",
+                    "Sampled frames per second of video; overrides frames per video when above 0.",
+                    lo=0.0, hi=30.0, step=0.5)
+    max_duration: float = _f(0.0, "Duration limit (s, 0 = all)", "Performance",
+                             "Seconds of each video or audio file analysed, faces and voice alike; 0 analyses all.",
+                             lo=0.0, hi=36000.0, step=10.0)
+    workers: int = _f(2, "Workers", "Performance", "Threads that analyse sampled frames in parallel.",
+                      lo=1, hi=16, step=1)
+    detect_interval: float = _f(2.0, "Full face search every (s)", "Performance",
+                                "Seconds of video between full face searches; in between, faces are looked for only "
+                                "near where they were (and fully again when one is lost).", lo=0.0, hi=60.0, step=0.5)
+    face_backend: str = _f("default", "Face emotion model", "Model",
+                           "default: the shipped ONNX model (offline); deepface: DeepFace's model (needs its weights).",
+                           choices=FACE_BACKENDS)
+    detector: str = _f("haar", "Face detector", "Model",
+                       "haar runs offline; the others are DeepFace backends, and most need weights downloaded once.",
+                       choices=DETECTORS)
+    face_crop: bool = _f(False, "Images are face crops", "Model",
+                         "Treat each image as an already-cropped face and skip detection.")
+    audio: bool = _f(True, "Analyse the voice", "Model", "Read the voice's emotion from the audio track.")
+    denoise: bool = _f(False, "Reduce noise first", "Model", "Apply noise reduction before the voice features.")
+    segment_seconds: float = _f(3.0, "Voice window (s)", "Model", "Length of each voice window.",
+                                lo=0.5, hi=30.0, step=0.5)
+    segment_hop: float = _f(1.5, "Window hop (s)", "Model", "Seconds between voice window starts.",
+                            lo=0.25, hi=30.0, step=0.25)
+    min_face: int = _f(40, "Smallest face (px)", "Quality", "Smallest face side, in pixels of the original frame.",
+                       lo=8, hi=2000, step=4)
+    min_blur: float = _f(20.0, "Blur threshold", "Quality",
+                         "Smallest variance of the Laplacian of a face crop (lower is blurrier).",
+                         lo=0.0, hi=1000.0, step=5.0)
+    min_brightness: float = _f(40.0, "Darkest frame", "Quality", "Darkest accepted mean frame brightness (0-255).",
+                               lo=0.0, hi=255.0, step=1.0)
+    max_brightness: float = _f(220.0, "Brightest frame", "Quality",
+                               "Brightest accepted mean frame brightness (0-255).", lo=0.0, hi=255.0, step=1.0)
+    max_faces: int = _f(20, "Most faces per frame", "Quality", "Most faces analysed per frame (the largest are kept).",
+                        lo=1, hi=100, step=1)
+    collect: bool = _f(True, "Keep faces and voice for learning", "Learning",
+                       "Keep each analysed face (a small crop) and voice segment (audio and features) in the learning "
+                       "store, for review and retraining, filed under the analysis's History entry.", flag="keep")
+    collect_threshold: float = _f(0.9, "Keep predictions above", "Learning",
+                                  "Predictions at least this confident are kept as (down-weighted) training labels.",
+                                  lo=0.5, hi=1.0, step=0.01)
+    retrain_after: int = _f(50, "Retrain after new labels", "Learning",
+                            "Retrain in the background once this many new labels have gathered; 0 = only by hand.",
+                            lo=0, hi=100000, step=10)
+    save: bool = _f(True, "Save to History", "Export", "Keep each analysis in History, to reopen, compare or delete.")
+    auto_export: bool = _f(False, "Auto-export JSON and CSV", "Export",
+                           "After each analysis, save both files in the exports folder of the data dir.")
+    export_prefix: str = _f("emotion_", "File name prefix", "Export", "Prefix of exported and downloaded file names.")
+    annotated_video: bool = _f(True, "Make annotated videos", "Export",
+                               "Draw boxes and labels on a copy of each video (audio kept); the CLI never makes one.",
+                               cli=False)
+    live_window: float = _f(30.0, "Live window (s)", "Live", "The live page's dominant emotion and trend look back "
+                            "this far.", lo=10.0, hi=120.0, step=5.0, cli=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain data."""
@@ -65,3 +170,33 @@ class Settings:
         """Build settings from a dict, ignoring unknown keys."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """How one setting is shown and parsed: its name, type, default and metadata."""
+
+    name: str
+    type: type
+    default: Any
+    label: str
+    group: str
+    help: str
+    lo: float | None
+    hi: float | None
+    step: float | None
+    choices: tuple[str, ...]
+    cli: bool
+    flag: str
+
+
+def describe() -> list[FieldInfo]:
+    """Every setting with its presentation, in declaration order."""
+    base = Settings()
+    out = []
+    for f in fields(Settings):
+        value = getattr(base, f.name)
+        meta = dict(f.metadata)
+        meta["flag"] = meta["flag"] or f.name.replace("_", "-")
+        out.append(FieldInfo(name=f.name, type=type(value), default=value, **meta))
+    return out

@@ -2,14 +2,13 @@
 
 import streamlit as st
 
-from emotion import review_ui
+from emotion.app import review
 
 st.title("Review & retrain")
-db = review_ui.store()
-review_ui.overview(db)
-query = review_ui.filters(db)
-review_ui.table(db, query)
+db = review.store()
+review.overview(db)
+review.table(db, review.filters(db))
 st.divider()
-review_ui.retrain_panel()
+review.retrain_panel()
 st.divider()
-review_ui.versions_panel()
+review.versions_panel()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-MEDIA = DATA / "media"
+from tests.conftest import DATA, MEDIA, ROOT
+
+__all__ = ["DATA", "MEDIA", "RAVDESS_CLIP", "ROOT", "shown", "voice_error"]
+
 RAVDESS_CLIP = DATA / "ravdess" / "Actor_01" / "03-01-05-01-01-01-01.flac"
 
 
@@ -18,7 +19,7 @@ def voice_error() -> str | None:
     The voice model is shipped by another part of the project; until it is, the app tests analyse
     videos with the voice turned off and say so.
     """
-    from emotion.pipeline import Models, analyze_file
+    from emotion.analysis.pipeline import Models, analyze_file
     from emotion.settings import Settings
 
     if not RAVDESS_CLIP.exists():
@@ -26,3 +27,8 @@ def voice_error() -> str | None:
     settings = Settings()
     result = analyze_file(RAVDESS_CLIP, settings, Models.load(settings))
     return result.error
+
+
+def shown(markdown: str) -> str:
+    """What a Markdown label shows once rendered: names are escaped so that they show as typed."""
+    return re.sub(r"\\(.)", r"\1", markdown)

@@ -135,7 +135,7 @@ def long_video(face: Path, dst: Path, seconds: float = 7200.0, audio: bool = Fal
 
 def face_crops(images: list[Path]) -> list[np.ndarray]:
     """Return every face the Haar detector finds in ``images``, with a margin, as 180x180 BGR crops."""
-    from emotion.detect import HaarDetector
+    from emotion.face.detect import HaarDetector
 
     detector, crops = HaarDetector(), []
     for path in images:

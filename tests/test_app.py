@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from emotion.labels import FACE_LABELS, VOICE_LABELS
-from tests.app_support import MEDIA, RAVDESS_CLIP, ROOT, voice_error
+from tests.app_support import MEDIA, RAVDESS_CLIP, ROOT, shown, voice_error
 
 TIMEOUT = 180
 
@@ -82,7 +82,7 @@ def set_voice(at: AppTest) -> bool:
 def test_every_page_renders(at):
     assert at.title[0].value == "Analyse"
     assert any("Drop one or more files" in i.value for i in at.info)
-    assert [e.label for e in at.sidebar.expander] == ["Performance", "Model", "Quality", "Learning", "Export"]
+    assert [e.label for e in at.sidebar.expander] == ["Performance", "Model", "Quality", "Learning", "Export", "Live"]
     # pages/live.py needs a real WebRTC runtime, which AppTest lacks: tests/test_live_browser.py drives it
     expected = {
         "pages/review.py": ("Review & retrain", "Nothing to review here yet"),
@@ -93,7 +93,7 @@ def test_every_page_renders(at):
         assert not at.exception
         assert at.title[0].value == title
         assert any(text in i.value for i in at.info)
-    at.switch_page("pages/analyse.py").run()
+    at.switch_page("pages/analyze.py").run()
     assert at.title[0].value == "Analyse"
 
 
@@ -148,11 +148,11 @@ def test_audio_upload_shows_the_voice(at):
 def test_bad_file_shows_its_error_and_the_others_go_on(at):
     upload(at, ("broken.mp4", b"this is not a video", "video/mp4"), media("single_face.jpg", "image/jpeg"))
     assert len(at.error) == 1
-    assert "broken.mp4" in at.error[0].value and "not a readable video" in at.error[0].value
+    assert "broken.mp4" in shown(at.error[0].value) and "not a readable video" in at.error[0].value
     assert at.metric[0].value.split()[-1] in FACE_LABELS
     overview = at.dataframe[0].value
     assert list(overview["file"]) == ["broken.mp4", "single_face.jpg"]
-    assert [t.label for t in at.tabs] == ["⚠️ broken.mp4", "single_face.jpg"]
+    assert [shown(t.label) for t in at.tabs] == ["⚠️ broken.mp4", "single_face.jpg"]
     assert downloads(at)[:2] == ["All as JSON", "All as CSV"]
 
 
@@ -161,9 +161,9 @@ def test_settings_change_applies_and_persists(at, tmp_path):
     at.number_input(key="cfg_max_frames").set_value(5).run()
     at.toggle(key="cfg_audio").set_value(False).run()
     at.toggle(key="cfg_auto_export").set_value(True).run()
-    at.text_input(key="cfg_prefix").set_value("class 7/").run()
+    at.text_input(key="cfg_export_prefix").set_value("class 7/").run()
     at.switch_page("pages/history.py").run()  # settings survive a page switch
-    at.switch_page("pages/analyse.py").run()
+    at.switch_page("pages/analyze.py").run()
     assert at.number_input(key="cfg_max_frames").value == 5
     upload(at, media("single_face.mp4", "video/mp4"))
     assert metrics(at)["Faces tracked"] == "1"
@@ -199,8 +199,8 @@ def test_history_reopen_and_delete(at):
 
 
 def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_path):
-    from emotion.review_ui import corrections
-    from emotion.store import LearningStore
+    from emotion.learning.review import corrections
+    from emotion.storage.learning_store import LearningStore
 
     upload(at, media("multi_face.jpg", "image/jpeg"))
     at.switch_page("pages/review.py").run()
@@ -231,7 +231,7 @@ def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_p
 
 
 def test_delete_all_stored_data(at, tmp_path):
-    from emotion.store import LearningStore
+    from emotion.storage.learning_store import LearningStore
 
     upload(at, media("multi_face.jpg", "image/jpeg"))
     at.switch_page("pages/history.py").run()

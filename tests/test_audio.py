@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotion.audio import AudioError, NoAudioTrackError, load_audio, process_file, process_signal, windows
+from emotion.errors import ModelError
 from emotion.labels import VOICE_LABELS
 from emotion.settings import Settings
-from emotion.voice_model import DEFAULT_MODEL, ModelError, load_voice_model
+from emotion.voice.model import default_model_path, load_voice_model
+from emotion.voice.process import AudioError, NoAudioTrackError, load_audio, process_file, process_signal, windows
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MEDIA = DATA / "media"
@@ -29,7 +30,7 @@ def model():
 @pytest.fixture(scope="module")
 def held_out() -> list[Path]:
     """Clips of the actor the shipped model never saw (recorded in the model's sidecar)."""
-    actors = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())["held_out_actors"]
+    actors = json.loads(default_model_path().with_suffix(".json").read_text())["held_out_actors"]
     assert actors, "the shipped model must hold out an actor for this test"
     clips = sorted((RAVDESS / f"Actor_{actors[0]:02d}").glob("03-01-*.flac"))
     assert len(clips) == 60
@@ -160,8 +161,8 @@ def test_model_file_is_checked(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_voice_model(tmp_path / "missing.skops")
     copy = tmp_path / "voice_svm.skops"
-    shutil.copy(DEFAULT_MODEL, copy)
-    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    shutil.copy(default_model_path(), copy)
+    meta = json.loads(default_model_path().with_suffix(".json").read_text())
     meta["sha256"] = "0" * 64
     copy.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="checksum mismatch"):

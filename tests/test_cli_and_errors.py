@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion.export import CSV_COLUMNS, to_csv
+from emotion.analysis.pipeline import analyze_file
 from emotion.media import read_image
-from emotion.pipeline import analyze_file
 from emotion.record import Result
+from emotion.report.export import CSV_COLUMNS, to_csv
 from emotion.settings import Settings
 from tests.conftest import ROOT
 
@@ -86,8 +86,8 @@ def test_cli_folder_and_unknown_backend(tmp_path, media):
 
 
 def test_deepface_backend_without_weights_names_the_file(tmp_path, monkeypatch):
-    from emotion.detect import ModelUnavailable
-    from emotion.face_model import get_face_model
+    from emotion.face.detect import ModelUnavailable
+    from emotion.face.model import get_face_model
 
     monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))
     with pytest.raises(ModelUnavailable) as err:
@@ -96,7 +96,7 @@ def test_deepface_backend_without_weights_names_the_file(tmp_path, monkeypatch):
 
 
 def test_deepface_detector_backend_by_name(media):
-    from emotion.detect import get_detector
+    from emotion.face.detect import get_detector
 
     boxes = get_detector("opencv").detect(read_image(media / "multi_face.jpg"))
     assert len(boxes) >= 4

@@ -8,9 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion.detect import HaarDetector
-from emotion.face_model import MODELS_DIR, OnnxFaceModel, sha256
+from emotion.face.detect import HaarDetector
+from emotion.face.model import OnnxFaceModel
+from emotion.files import sha256
 from emotion.labels import FACE_LABELS
+from emotion.settings import models_dir
 from tests.conftest import DATA, MEDIA, need
 
 FER = DATA / "fer2013" / "train.npz"
@@ -37,8 +39,8 @@ def portrait_scores(model: OnnxFaceModel, detector: HaarDetector, name: str) -> 
 
 
 def test_sidecar_describes_the_file(model):
-    meta = json.loads((MODELS_DIR / "fer_cnn.json").read_text())
-    assert meta["sha256"] == sha256(MODELS_DIR / "fer_cnn.onnx")
+    meta = json.loads((models_dir() / "fer_cnn.json").read_text())
+    assert meta["sha256"] == sha256(models_dir() / "fer_cnn.onnx")
     assert meta["input_size"] == 48 and meta["scale"] == "zero1"
     assert tuple(meta["labels"]) == FACE_LABELS
     assert 0.0 <= meta["margin"] <= 0.3
@@ -97,8 +99,8 @@ def test_accuracy_on_500_held_out_faces():
 
 
 def test_a_model_name_is_never_a_path():
-    from emotion.detect import ModelUnavailable
-    from emotion.face_model import get_face_model
+    from emotion.face.detect import ModelUnavailable
+    from emotion.face.model import get_face_model
 
     for name in ("../../tmp/evil", "/etc/passwd", "a/b", "x.onnx"):
         with pytest.raises(ModelUnavailable, match="not a model name"):

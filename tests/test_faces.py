@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion.pipeline import analyze_file
+from emotion.analysis.pipeline import analyze_file
 from emotion.settings import Settings
 from tests.conftest import DATA, need
 

@@ -8,11 +8,11 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emotion.audio import AudioError, load_audio
+from emotion.analysis.pipeline import analyze_file
 from emotion.media import MediaError, probe_video, read_image
-from emotion.pipeline import analyze_file
 from emotion.record import Result
 from emotion.settings import Settings
+from emotion.voice.process import AudioError, load_audio
 
 BUDGET = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")),

@@ -18,14 +18,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotion import learning, privacy, ravdess
-from emotion.history import History
+from emotion import privacy
+from emotion.analysis.pipeline import Models, analyze_file
 from emotion.labels import FACE_LABELS, VOICE_LABELS
-from emotion.pipeline import Models, analyze_file
-from emotion.settings import Settings
-from emotion.store import LearningStore
-from emotion.versions import BASE, Registry
-from emotion.voice_model import ModelError, load_active_voice_model
+from emotion.learning import jobs as learning
+from emotion.learning.collect import CROP_SIDE, Collector
+from emotion.learning.retrain import _face_label
+from emotion.settings import Settings, ravdess_dir
+from emotion.storage.history import History
+from emotion.storage.learning_store import LearningStore
+from emotion.storage.versions import BASE, Registry
+from emotion.voice import corpora as ravdess
+from emotion.voice.model import ModelError, load_active_voice_model
 from tests.conftest import DATA, ROOT, need
 
 ONE_WINDOW = Settings(segment_seconds=10.0)
@@ -42,12 +46,12 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def base_features() -> dict:
     """The cached RAVDESS features (extracted on first use)."""
-    need(ravdess.data_path())
+    need(ravdess_dir())
     return ravdess.load_features()
 
 
 def actor_clips(actor: int) -> list[Path]:
-    return sorted(need(ravdess.data_path() / f"Actor_{actor:02d}").glob("03-01-*.flac"))
+    return sorted(need(ravdess_dir() / f"Actor_{actor:02d}").glob("03-01-*.flac"))
 
 
 def truth(clip: Path) -> str:
@@ -65,7 +69,7 @@ def test_collector_keeps_faces_and_voice_and_forgetting_leaves_no_trace(data_dir
     history, store = History(), LearningStore(auto_threshold=0.0)  # keep every prediction as a label
     ids = []
     for path in (media / "multi_face.jpg", clip):
-        collector = learning.Collector(path.name)
+        collector = Collector(path.name)
         result = analyze_file(path, ONE_WINDOW, models, collector=collector)
         assert not result.error
         entry = history.add(result)
@@ -75,7 +79,7 @@ def test_collector_keeps_faces_and_voice_and_forgetting_leaves_no_trace(data_dir
     image_faces = [f for fr in analyze_file(media / "multi_face.jpg", Settings(), models).frames for f in fr.faces]
     assert len(faces) == len(image_faces) >= 2 and len(voices) == 1
     crop = cv2.imdecode(np.frombuffer(store.media(faces[0]["id"]), np.uint8), cv2.IMREAD_COLOR)
-    assert crop is not None and max(crop.shape[:2]) <= learning.CROP_SIDE
+    assert crop is not None and max(crop.shape[:2]) <= CROP_SIDE
     wav, sr = sf.read(__import__("io").BytesIO(store.media(voices[0]["id"])))
     assert sr == 16000 and 2.0 < len(wav) / sr <= 10.0
     data = store.labelled("face", auto_weight=1.0)
@@ -95,7 +99,7 @@ def test_collector_keeps_faces_and_voice_and_forgetting_leaves_no_trace(data_dir
 
 
 def test_collector_keeps_at_most_its_limit_per_file(media, models):
-    collector = learning.Collector("multi_face.jpg", limit=2)
+    collector = Collector("multi_face.jpg", limit=2)
     result = analyze_file(media / "multi_face.jpg", Settings(), models, collector=collector)
     assert result.summary["faces"] == 4
     assert len(collector.items) == 2 and collector.skipped == {"face": 2, "voice": 0}
@@ -111,7 +115,7 @@ def test_corrections_of_a_held_out_actor_improve_its_other_clips(data_dir, base_
 
     store = LearningStore(auto_threshold=1.01)  # only human labels here
     for clip in first:
-        collector = learning.Collector(clip.name)
+        collector = Collector(clip.name)
         analyze_file(clip, ONE_WINDOW, models, collector=collector)
         collector.save(store, f"test:{clip.name}")
     rows = store.rows(modality="voice", limit=100)
@@ -133,7 +137,7 @@ def test_corrections_of_a_held_out_actor_improve_its_other_clips(data_dir, base_
 
 def test_killing_a_retrain_keeps_the_old_model_and_every_correction(data_dir, base_features, models):
     store = LearningStore()
-    collector = learning.Collector("clip")
+    collector = Collector("clip")
     for clip in actor_clips(1)[:6]:
         analyze_file(clip, ONE_WINDOW, models, collector=collector)
     collector.save(store, "test:kill")
@@ -158,24 +162,24 @@ def test_killing_a_retrain_keeps_the_old_model_and_every_correction(data_dir, ba
     assert not list((data_dir / "models").glob("**/*.skops"))
     again = store.labelled("voice")
     assert again["ids"] == labelled["ids"] and list(again["y"]) == ["angry"] * len(ids)
-    model, note = load_active_voice_model()
+    model, _, note = load_active_voice_model()
     assert note is None and model is not None
 
 
 def test_a_corrupt_voice_version_falls_back_with_a_message(data_dir, models):
-    from emotion.voice_model import dump_voice_model, load_voice_model
+    from emotion.voice.model import dump_voice_model, load_voice_model
 
     registry = Registry("voice")
     good = registry.add(lambda p: dump_voice_model(load_voice_model(), p), {"score": 0.7}, {}, ".skops", True)
     bad = registry.add(lambda p: dump_voice_model(load_voice_model(), p), {"score": 0.8}, {}, ".skops", True)
     (registry.folder / f"{bad}.skops").write_bytes(b"garbage")
-    model, note = load_active_voice_model()
+    model, _, note = load_active_voice_model()
     assert note and bad in note and "earlier good version" in note
     clip = actor_clips(ravdess.HELD_OUT_ACTOR)[0]
     result = analyze_file(clip, ONE_WINDOW, models)
     assert result.audio.segments[0].speech and bad in (result.audio.note or "")
     (registry.folder / f"{good}.skops").unlink()
-    model, note = load_active_voice_model()
+    model, _, note = load_active_voice_model()
     assert note and model is not None  # down to the shipped model
     with pytest.raises(ModelError):
         load_voice_model(registry.folder / f"{bad}.skops", sha256="0" * 64)
@@ -183,7 +187,7 @@ def test_a_corrupt_voice_version_falls_back_with_a_message(data_dir, models):
 
 def fer_faces(n: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     data = np.load(need(DATA / "fer2013" / "train.npz"))
-    names = [learning._face_label(str(x).lower()) for x in data["label_names"]]
+    names = [_face_label(str(x).lower()) for x in data["label_names"]]
     idx = np.random.default_rng(seed).choice(len(data["labels"]), n, replace=False)
     return [cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) for im in data["images"][idx]], [names[i] for i in data["labels"][idx]]
 
@@ -191,7 +195,7 @@ def fer_faces(n: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
 def test_face_adapter_retrains_from_corrections_is_gated_and_rolls_back(data_dir, models):
     faces, labels = fer_faces(240, seed=11)
     store = LearningStore(auto_threshold=1.01)
-    collector = learning.Collector("fer.png")
+    collector = Collector("fer.png")
     probs = models.face.predict_proba(faces)
     for i, (face, p) in enumerate(zip(faces, probs)):
         collector.face(face, [0, 0, 48, 48], face, p, float(i), 0)
@@ -222,7 +226,7 @@ def test_cli_keeps_items_only_when_asked(data_dir, media, tmp_path):
     assert subprocess.run(run, cwd=ROOT, capture_output=True).returncode == 0
     assert LearningStore().rows() == []
     proc = subprocess.run([*run, "--keep"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0 and "kept 4 items for learning" in proc.stderr
+    assert proc.returncode == 0 and "kept 4 faces and voice segments for learning" in proc.stderr
     assert len(LearningStore().rows(modality="face")) == 4
 
 
@@ -240,7 +244,7 @@ def test_cli_retrain_and_models_list(data_dir):
 def test_enough_new_labels_start_a_background_retrain(data_dir, models):
     faces, labels = fer_faces(40, seed=5)
     store = LearningStore(auto_threshold=1.01)
-    collector = learning.Collector("fer.png")
+    collector = Collector("fer.png")
     for i, (face, p) in enumerate(zip(faces, models.face.predict_proba(faces))):
         collector.face(face, [0, 0, 48, 48], face, p, float(i), 0)
     collector.save(store, "test:auto")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from emotion.live import LiveProcessor, RollingTracker, video_frame_callback
+from emotion.analysis.live import LiveProcessor, RollingTracker, video_frame_callback
 from emotion.media import iter_video_frames, sample_times
 
 

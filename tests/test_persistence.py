@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion.history import History
+from emotion.analysis import batch
+from emotion.analysis.batch import Source
 from emotion.labels import FACE_LABELS
-from emotion.pipeline import Cancelled
 from emotion.record import Face, Frame, Quality, Result
 from emotion.settings import Settings
-from emotion.store import Item, LearningStore
-from emotion.uploads import analyse_upload
+from emotion.storage.history import History
+from emotion.storage.learning_store import Item, LearningStore
 
 
 def big_result(i: int) -> Result:
@@ -78,12 +78,16 @@ def uploads_left() -> set[str]:
 def test_uploads_are_deleted_after_success_failure_and_cancel(media, models):
     before = uploads_left()
     image = (media / "single_face.jpg").read_bytes()
-    ok = analyse_upload(io.BytesIO(image), "me.jpg", Settings(), models)
+    settings = Settings(save=False)
+    ok, bad = batch.run(
+        [Source.upload(io.BytesIO(image), "me.jpg"), Source.upload(io.BytesIO(b"\x00" * 100), "broken.mp4")],
+        settings,
+        models,
+    )
     assert not ok.result.error and ok.result.summary["faces"] >= 1
-    bad = analyse_upload(io.BytesIO(b"\x00" * 100), "broken.mp4", Settings(), models)
     assert bad.result.error
     cancel = threading.Event()
     cancel.set()
-    with pytest.raises(Cancelled):
-        analyse_upload(io.BytesIO((media / "single_face.mp4").read_bytes()), "v.mp4", Settings(), models, cancel=cancel)
+    video = Source.upload(io.BytesIO((media / "single_face.mp4").read_bytes()), "v.mp4")
+    assert list(batch.run([video], settings, models, cancel=cancel)) == []  # cancelled: nothing comes back
     assert uploads_left() == before

@@ -7,7 +7,7 @@ import multiprocessing as mp
 import numpy as np
 
 from emotion.labels import FACE_LABELS
-from emotion.store import Item, LearningStore
+from emotion.storage.learning_store import Item, LearningStore
 
 
 def probs(label: str, p: float) -> dict[str, float]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion.adapter import FaceAdapter, log_probs
+from emotion.face.adapter import FaceAdapter, log_probs
 from emotion.labels import FACE_LABELS
-from emotion.versions import BASE, Registry
+from emotion.storage.versions import BASE, Registry
 
 
 def fer_outputs(models, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +80,7 @@ def test_models_cli_lists_and_rolls_back(tmp_path, models):
 
 
 def test_active_face_adapter_serves_and_a_damaged_one_falls_back(tmp_path, monkeypatch, media, models):
-    from emotion.pipeline import Models, analyze_file
+    from emotion.analysis.pipeline import Models, analyze_file
     from emotion.settings import Settings
 
     monkeypatch.setenv("EMOTION_DATA_DIR", str(tmp_path))

@@ -14,15 +14,15 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion.annotate import annotate_video, draw_faces, face_thumbnails
-from emotion.engagement import CONTEXTS, VOICE_TO_FACE, WEIGHTS, engagement_score
-from emotion.history import History, data_dir
-from emotion.labels import FACE_LABELS, VOICE_LABELS
-from emotion.pipeline import Cancelled, analyze_file
+from emotion.analysis import batch
+from emotion.analysis.batch import Source
+from emotion.analysis.pipeline import analyze_file
+from emotion.analysis.uploads import private_copy, progress_value, safe_extension
+from emotion.labels import FACE_LABELS, VOICE_LABELS, VOICE_TO_FACE
 from emotion.record import AudioResult, Result, Segment
-from emotion.settings import Settings
-from emotion.uploads import analyse_upload, private_copy, progress_value, safe_extension
-from emotion.views import (
+from emotion.report.annotate import annotate_video, draw_faces, face_thumbnails
+from emotion.report.engagement import CONTEXTS, WEIGHTS, engagement_score
+from emotion.report.views import (
     disagreements,
     distribution_figure,
     dropped_table,
@@ -32,6 +32,8 @@ from emotion.views import (
     timeline_figure,
     window_summaries,
 )
+from emotion.settings import Settings
+from emotion.storage.history import History, data_dir
 from tests.app_support import MEDIA
 
 
@@ -290,22 +292,27 @@ def test_upload_names_are_never_paths():
     assert not folder.exists()
 
 
-def test_analyse_upload_cleans_up_and_reports_errors(models):
+def test_batch_of_uploads_reports_each_error_and_stops_on_cancel(models):
     data = need(MEDIA / "single_face.jpg").read_bytes()
-    stages = []
-    done = analyse_upload(io.BytesIO(data), "me.jpg", Settings(), models, lambda s, f: stages.append(s))
+    steps = []
+    sources = [
+        Source.upload(io.BytesIO(data), "me.jpg", "a"),
+        Source.upload(io.BytesIO(b"not a picture"), "x.png", "b"),
+        Source.upload(io.BytesIO(b"#!/bin/sh"), "run.sh", "c"),
+    ]
+    done, bad, odd = batch.run(sources, Settings(save=False), models, progress=steps.append)
+    assert [done.key, bad.key, odd.key] == ["a", "b", "c"]
     assert done.result.error is None and done.result.file == "me.jpg"
-    assert set(done.extras) == {"thumbnails", "image"} and {"faces", "summary", "thumbnails"} <= set(stages)
-    bad = analyse_upload(io.BytesIO(b"not a picture"), "x.png", Settings(), models)
+    first = [s for s in steps if s.index == 0]
+    assert set(done.extras) == {"thumbnails", "image"}
+    assert {"faces", "summary", "thumbnails"} <= {s.stage for s in first}
+    assert [s.value for s in first] == sorted(s.value for s in first)  # the bar only moves forward
     assert bad.result.error and "\n" not in bad.result.error
-    odd = analyse_upload(io.BytesIO(b"#!/bin/sh"), "run.sh", Settings(), models)
     assert odd.result.kind == "unknown" and "unsupported file type '.sh'" in odd.result.error
     stop = threading.Event()
     stop.set()
-    with pytest.raises(Cancelled):
-        analyse_upload(
-            io.BytesIO(need(MEDIA / "single_face.mp4").read_bytes()), "v.mp4", Settings(), models, None, stop
-        )
+    video = Source.upload(io.BytesIO(need(MEDIA / "single_face.mp4").read_bytes()), "v.mp4")
+    assert list(batch.run([video], Settings(save=False), models, cancel=stop)) == []
 
 
 def test_progress_only_moves_forward():

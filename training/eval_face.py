@@ -3,9 +3,12 @@
 The hold-out is the 10% of ``train.npz`` picked by
 ``train_test_split(test_size=0.1, stratify=labels, random_state=42)``. The model
 must take NHWC float32 (N, S, S, 1), with S read from its input shape, and return
-7 scores in the FER2013 label order::
+7 scores in the FER2013 label order. From the repository root::
 
-    python training/eval_face.py --model models/fer_mini_xception.onnx
+    .venv/bin/python -m training.eval_face --model models/fer_mini_xception.onnx
+    .venv/bin/python -m training.eval_face --model models/fer_cnn.onnx --scale zero1
+
+The data defaults to :func:`emotion.settings.fer2013_file` (``$EMOTION_FER2013``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 from sklearn.metrics import accuracy_score, classification_report, f1_score
-from sklearn.model_selection import train_test_split
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "train.npz"
+from emotion.settings import fer2013_file
+from training.common import fer_split
 
 
 def holdout(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Load the seeded 10% stratified hold-out of the FER2013 training split.
+    """Load the seeded 10% stratified hold-out of the FER2013 training split (:func:`training.common.fer_split`).
 
     Args:
         path: ``train.npz`` with ``images`` (N, 48, 48) uint8, ``labels`` and ``label_names``.
@@ -34,7 +36,7 @@ def holdout(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """
     data = np.load(path)
     labels = data["labels"].astype(np.int64)
-    _, idx = train_test_split(np.arange(len(labels)), test_size=0.1, stratify=labels, random_state=42)
+    _, idx = fer_split(labels)
     return data["images"][idx], labels[idx], [str(n) for n in data["label_names"]]
 
 
@@ -60,7 +62,7 @@ def main() -> None:
     """Print accuracy, macro-F1 and a per-class report for an ONNX model."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None, help="FER2013 train.npz (default: from the settings)")
     parser.add_argument("--scale", choices=("minus1to1", "zero1"), default="minus1to1")
     parser.add_argument("--batch", type=int, default=256)
     args = parser.parse_args()
@@ -68,7 +70,7 @@ def main() -> None:
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
     size = int(inp.shape[1])
-    images, labels, names = holdout(args.data)
+    images, labels, names = holdout(args.data or fer2013_file())
     x = preprocess(images, size, args.scale)
     scores = np.concatenate(
         [session.run(None, {inp.name: x[i : i + args.batch]})[0] for i in range(0, len(x), args.batch)]

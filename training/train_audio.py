@@ -1,14 +1,17 @@
 """Train and evaluate the voice emotion model on RAVDESS (speaker-independent, grouped by actor).
 
-Usage (from the repository root)::
+Usage (from the repository root, run as a module)::
 
-    .venv/bin/python training/train_audio.py                 # features (cached), nested actor-grouped CV, ship
-    .venv/bin/python training/train_audio.py --ablation      # also score the variants listed in the model card
-    .venv/bin/python training/train_audio.py --checks        # robustness checks (gain, band, noise, espeak-ng)
-    .venv/bin/python training/train_audio.py ../shared/data/ravdess --no-ship
+    .venv/bin/python -m training.train_audio                 # features (cached), nested actor-grouped CV, ship
+    .venv/bin/python -m training.train_audio --ablation      # also score the variants listed in the model card
+    .venv/bin/python -m training.train_audio --checks        # robustness checks (gain, band, noise, espeak-ng)
+    .venv/bin/python -m training.train_audio path/to/ravdess --no-ship
 
-Features are cached in ``training/cache/`` (git-ignored): a retrain never extracts them again. The shipped model is
-trained on every actor except :data:`HELD_OUT_ACTOR`, whose clips the tests classify through the public API.
+The RAVDESS folder defaults to :func:`emotion.settings.ravdess_dir` (``$EMOTION_RAVDESS``). Features are cached in
+the cache folder (:func:`emotion.settings.cache_dir`, ``$EMOTION_CACHE_DIR``) by :mod:`emotion.voice.corpora`: a
+retrain never extracts them again. The ablation, robustness and check results go to ``<cache dir>/voice_svm/``,
+where the model card reads them. The shipped model is trained on every actor except :data:`HELD_OUT_ACTOR`, whose
+clips the tests classify through the public API.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,30 +32,27 @@ from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.model_selection import GroupKFold
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emotion.labels import VOICE_LABELS  # noqa: E402
-from emotion.ravdess import (  # noqa: E402
-    DEFAULT_DATA,
+from emotion.labels import VOICE_LABELS
+from emotion.settings import Settings, cache_dir, ravdess_dir, shared_data
+from emotion.storage.cards import markdown_table, write_card
+from emotion.voice.corpora import (
     HELD_OUT_ACTOR,
     VARIANTS,
-    cache_dir,
     columns,
     list_clips,
     load_features,
     parse_name,
 )
-from emotion.ravdess import read as _read  # noqa: E402
-from emotion.voice_model import (  # noqa: E402
-    DEFAULT_MODEL,
+from emotion.voice.corpora import read as _read
+from emotion.voice.model import (
     VoiceEmotionClassifier,
+    default_model_path,
     extract_features,
     save_voice_model,
 )
+from training.common import plot_confusion
 
 N_COMPARE = 6373
-CACHE = cache_dir()
 FINAL = {"selector": "l1", "k": 500, "C": 10.0, "clip": 5.0, "unit_norm": True, "feature_sets": ("compare",)}
 """The shipped configuration (picked on the ablation below; see the model card)."""
 ROBUSTNESS = {"selector": "anova", "k": 500, "C": 10.0, "clip": 5.0, "feature_sets": ("compare", "egemaps")}
@@ -62,6 +61,13 @@ GRID_SCALE = (0.5, 1.0)
 """Inner grid of gamma, as multiples of sklearn's "scale" value: 1 for unit-length rows, 1/k for z-scores."""
 GRID_C = (3.0, 10.0, 30.0)
 CV_FOLDS = 6
+
+
+def results_dir() -> Path:
+    """Where the ablation, robustness and check results are kept for the model card: ``<cache dir>/voice_svm``."""
+    folder = cache_dir() / "voice_svm"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -181,7 +187,7 @@ def ablation(data: Path) -> list[dict[str, Any]]:
         rows.append({"variant": name, "acc": round(r["acc"], 3), "f1": round(r["f1"], 3),
                      "seconds": round(r["seconds"], 1)})
         print(f"{r['acc']:.3f}  {r['f1']:.3f}  {r['seconds']:5.0f}s  {name}", flush=True)
-    (CACHE / "ablation.json").write_text(json.dumps(rows, indent=1))
+    (results_dir() / "ablation.json").write_text(json.dumps(rows, indent=1))
     return rows
 
 
@@ -242,7 +248,7 @@ def robustness(data: Path) -> list[dict[str, Any]]:
                 "largest_class_share": round(float(share), 2),
             })
             print(rows[-1], flush=True)
-    (CACHE / "robustness.json").write_text(json.dumps(rows, indent=1))
+    (results_dir() / "robustness.json").write_text(json.dumps(rows, indent=1))
     return rows
 
 
@@ -257,10 +263,16 @@ ESPEAK_LINES = (
 ESPEAK_VOICES = (("en-us", 50, 175), ("en-gb", 70, 140), ("en+f3", 60, 200), ("en+m3", 30, 120))
 
 
-def speech_checks() -> dict[str, Any]:
-    """Run the shipped model on espeak-ng speech and the project's media; return prediction spreads."""
-    from emotion.audio import AudioError, process_file, process_signal
-    from emotion.settings import Settings
+def speech_checks(data: Path) -> dict[str, Any]:
+    """Run the shipped model on espeak-ng speech and the project's media; return prediction spreads.
+
+    Args:
+        data: The RAVDESS folder (its held-out actor's clips make the gain sweep).
+
+    Returns:
+        What each check predicted, by its name.
+    """
+    from emotion.voice.process import AudioError, process_file, process_signal
 
     out: dict[str, Any] = {}
     if shutil.which("espeak-ng"):
@@ -274,7 +286,7 @@ def speech_checks() -> dict[str, Any]:
                     r = process_file(wav, Settings(segment_seconds=10.0))
                     preds.append(r.summary["dominant_emotion"])
         out["espeak-ng (24 utterances)"] = {lab: preds.count(lab) for lab in sorted(set(map(str, preds)))}
-    media = ROOT.parent / "shared" / "data" / "media"
+    media = shared_data() / "media"
     for name in ("WolfgangLanger_Pexels.mp4", "single_face.mp4", "no_face.mp4"):
         try:
             r = process_file(media / name, Settings())
@@ -282,14 +294,14 @@ def speech_checks() -> dict[str, Any]:
         except AudioError as exc:
             out[name] = str(exc)
     # Gain sweep of one long signal through the public API: the predictions must not depend on the level.
-    clips = sorted((ROOT.parent / "shared" / "data" / "ravdess" / f"Actor_{HELD_OUT_ACTOR:02d}").glob("*.flac"))[::6]
+    clips = sorted((data / f"Actor_{HELD_OUT_ACTOR:02d}").glob("*.flac"))[::6]
     if clips:
         sig = np.concatenate([_read(str(c))[0] for c in clips])
         out["held-out actor, 10 clips joined, gain sweep"] = {
             f"{g:+d} dB": process_signal(sig * 10 ** (g / 20), 16000, Settings()).summary["emotion_shares"]
             for g in (-30, 0, 10)
         }
-    (CACHE / "checks.json").write_text(json.dumps(out, indent=1, default=str))
+    (results_dir() / "checks.json").write_text(json.dumps(out, indent=1, default=str))
     return out
 
 
@@ -297,73 +309,63 @@ def speech_checks() -> dict[str, Any]:
 # Final model, figures and card
 
 
-def save_confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> None:
-    """Draw a row-normalised confusion matrix to a PNG with matplotlib."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    norm = cm / cm.sum(axis=1, keepdims=True)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted", ylabel="true", title=title)
-    ax.set_xticklabels(labels, rotation=45, ha="right")
-    ax.set_yticklabels(labels)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            colour = "white" if norm[i, j] > 0.5 else "black"
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=8, color=colour)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def _table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> str:
-    head = "| " + " | ".join(title for _, title in cols) + " |\n|" + "---|" * len(cols) + "\n"
-    return head + "".join("| " + " | ".join(str(r.get(key, "")) for key, _ in cols) + " |\n" for r in rows)
+    """A Markdown table of ``rows`` with the columns ``cols`` (key, title); a missing key leaves its cell empty."""
+    return markdown_table([title for _, title in cols], [[r.get(key, "") for key, _ in cols] for r in rows])
 
 
-def write_card(path: Path) -> Path:
-    """Write the model card next to the model from its sidecar and the cached ablation, robustness and checks."""
+def write_voice_card(path: Path) -> Path:
+    """Write the model card next to the model from its sidecar and the cached ablation, robustness and checks.
+
+    Args:
+        path: The shipped model file; its sidecar JSON lies beside it.
+
+    Returns:
+        The card's path (``voice_svm.md`` beside the model).
+    """
     meta = json.loads(path.with_suffix(".json").read_text())
     cv = meta.get("cv") or {}
+    results = results_dir()
+    evaluation = CARD_EVALUATION.format(acc=cv.get("accuracy", float("nan")), f1=cv.get("macro_f1", float("nan")))
     per_class = [{"label": lab, **{k: round(v, 3) for k, v in m.items()}, "support": int(m["support"])}
                  for lab, m in cv.get("per_class", {}).items()]
-    parts = [CARD_HEAD.format(
-        acc=cv.get("accuracy", float("nan")), f1=cv.get("macro_f1", float("nan")), held=meta["held_out_accuracy"],
-        actor=HELD_OUT_ACTOR, size=path.stat().st_size / 1e6, best=meta["best_params"], fit=meta["fit_seconds"],
-        k=FINAL["k"], grid_c=list(GRID_C), grid_g=list(GRID_SCALE), sha=meta["sha256"][:16],
-        sk=meta["sklearn"], imb=meta["imblearn"], smile=meta["opensmile"],
-    )]
     if per_class:
-        parts.append("### Per class (out-of-fold, all 1,440 clips)\n\n")
-        parts.append(_table(per_class, [("label", "class"), ("precision", "precision"), ("recall", "recall"),
-                                        ("f1-score", "F1"), ("support", "clips")]))
-        parts.append("\n![confusion matrix](voice_svm_confusion.png)\n\n")
-    for name, title, cols in (
-        ("ablation.json", "## Variants tried (6-fold, grouped by actor; bare pipelines: no calibration, no inner grid)",
-         [("variant", "variant"), ("acc", "accuracy"), ("f1", "macro-F1")]),
-        ("robustness.json", ROBUST_HEAD,
-         [("features", "features"), ("perturbation", "test audio"), ("acc", "accuracy"),
-          ("classes_predicted", "classes predicted"), ("largest_class_share", "largest class share")]),
+        evaluation += "\n\n### Per class (out-of-fold, all 1,440 clips)\n\n" + _table(
+            per_class, [("label", "class"), ("precision", "precision"), ("recall", "recall"), ("f1-score", "F1"),
+                        ("support", "clips")]
+        ) + "\n\n![confusion matrix](voice_svm_confusion.png)"
+    sections = {
+        "Data and licence": CARD_DATA.format(actor=HELD_OUT_ACTOR, held=meta["held_out_accuracy"]),
+        "Model": CARD_MODEL.format(
+            size=path.stat().st_size / 1e6, best=meta["best_params"], fit=meta["fit_seconds"], k=FINAL["k"],
+            grid_c=list(GRID_C), grid_g=list(GRID_SCALE), sha=meta["sha256"][:16], sk=meta["sklearn"],
+            imb=meta["imblearn"], smile=meta["opensmile"],
+        ),
+        "Speaker-independent evaluation (the claim)": evaluation,
+    }
+    for name, heading, note, cols in (
+        ("ablation.json", "Variants tried (6-fold, grouped by actor; bare pipelines: no calibration, no inner grid)",
+         "", [("variant", "variant"), ("acc", "accuracy"), ("f1", "macro-F1")]),
+        ("robustness.json", "Robustness: trained on actors 5-24, tested on altered clips of actors 1-4 (120 clips)",
+         ROBUST_NOTE, [("features", "features"), ("perturbation", "test audio"), ("acc", "accuracy"),
+                       ("classes_predicted", "classes predicted"), ("largest_class_share", "largest class share")]),
     ):
-        if (CACHE / name).exists():
-            parts.append(f"{title}\n\n" + _table(json.loads((CACHE / name).read_text()), cols) + "\n")
-    if (CACHE / "checks.json").exists():
-        parts.append("## Checks on audio that is not RAVDESS (shipped model, public API)\n\n```json\n")
-        parts.append(json.dumps(json.loads((CACHE / "checks.json").read_text()), indent=1)[:6000] + "\n```\n\n")
-    parts.append(CARD_TAIL)
-    out = path.with_name("voice_svm.md")
-    out.write_text("".join(parts))
-    return out
+        if (results / name).exists():
+            sections[heading] = (note + "\n\n" if note else "") + _table(json.loads((results / name).read_text()), cols)
+    if (results / "checks.json").exists():
+        checks = json.dumps(json.loads((results / "checks.json").read_text()), indent=1)[:6000]
+        sections["Checks on audio that is not RAVDESS (shipped model, public API)"] = f"```json\n{checks}\n```"
+    sections.update({
+        "What helped": CARD_HELPED,
+        "What did not help": CARD_NOT_HELPED,
+        "Limits (read before trusting a voice result)": CARD_LIMITS,
+        "How to regenerate": CARD_RETRAIN,
+    })
+    intro = "8 classes of RAVDESS speech: neutral, calm, happy, sad, angry, fearful, disgust, surprised (chance 12.5%)."
+    return write_card(path.with_name("voice_svm.md"), "Voice emotion model: `voice_svm.skops`", sections, intro=intro)
 
 
-CARD_HEAD = """# Voice emotion model: `voice_svm.skops`
-
-8 classes of RAVDESS speech: neutral, calm, happy, sad, angry, fearful, disgust, surprised (chance 12.5%).
-
-## Data and licence
+CARD_DATA = """\
 - **RAVDESS** speech audio (Audio_Speech_Actors_01-24): 1,440 clips, 24 professional actors (12 female,
   12 male), two fixed sentences, used here as 16 kHz mono FLAC.
 - Licence **CC BY-NC-SA 4.0**: the model is a derivative of RAVDESS, so non-commercial use and share-alike apply.
@@ -372,9 +374,9 @@ CARD_HEAD = """# Voice emotion model: `voice_svm.skops`
   https://doi.org/10.1371/journal.pone.0196391
 - The shipped model is trained on actors 1-23. **Actor {actor} is held out** (chosen before any result was
   seen) so that `tests/test_audio.py` can check the shipped model on a speaker it never heard
-  (accuracy on that actor's 60 clips from cached features: {held:.3f}).
+  (accuracy on that actor's 60 clips from cached features: {held:.3f})."""
 
-## Model
+CARD_MODEL = """\
 1. Each clip (at inference: each window) is **loudness-normalised**: scaled so its active frames (within 30 dB of
    the loudest) sit at -23 dBFS RMS, then clipped to [-1, 1).
 2. OpenSMILE 2.6 **ComParE_2016 functionals** (6,373 values) via `opensmile.Smile.process_signal`.
@@ -389,23 +391,21 @@ CARD_HEAD = """# Voice emotion model: `voice_svm.skops`
    values (not the deprecated `SVC(probability=True)`).
 
 Saved with **skops** (no pickle; `models/voice_svm.json` holds its sha256, checked on every load, and only
-scikit-learn, imbalanced-learn and `emotion.voice_model` types are accepted). Size {size:.1f} MB; final fit
+scikit-learn, imbalanced-learn and `emotion.voice.model` types are accepted). Size {size:.1f} MB; final fit
 {fit:.0f} s on 2 cores from cached features. sha256 {sha}... ; scikit-learn {sk}, imbalanced-learn {imb},
-opensmile {smile}.
+opensmile {smile}."""
 
-## Speaker-independent evaluation (the claim)
+CARD_EVALUATION = """\
 Nested 6-fold cross-validation **grouped by actor** (no speaker in both training and test; the inner grid and the
 calibration are also grouped by actor, inside each outer training part): **accuracy {acc:.3f}, macro-F1 {f1:.3f}**.
-A random split leaks the speaker and scores 10-20 points higher; it is not reported.
+A random split leaks the speaker and scores 10-20 points higher; it is not reported."""
 
-"""
-
-ROBUST_HEAD = """## Robustness: trained on actors 5-24, tested on altered clips of actors 1-4 (120 clips)
+ROBUST_NOTE = """\
 Pipeline with ANOVA k=500 on ComParE+eGeMAPS (the configuration at the time; no L1 selection, no unit-length
 rows), with features of the audio as recorded versus loudness-normalised. A model that has learnt the recording
 level answers one class for most clips as soon as the level changes."""
 
-CARD_TAIL = """## What helped
+CARD_HELPED = """\
 - **Loudness normalisation** before feature extraction: no loss on RAVDESS (0.569 -> 0.576 on ComParE) and it
   makes the model **gain-invariant**: at -20 dB the as-recorded model drops to 26% and answers one class for 74%
   of the clips; the normalised one keeps its accuracy and spread (and through the public API, the shares at 0 dB
@@ -414,9 +414,9 @@ CARD_TAIL = """## What helped
 - **Clipping z-scores** to [-5, 5] (+1 point): single extreme values no longer dominate the RBF kernel.
 - **Feature selection** fitted on the training folds: L1 linear SVM (500 features: 0.609-0.612) or ANOVA with
   2,000 features (0.608). Selection also keeps the model small (support vectors x selected features): 500
-  features give 3.3 MB, where 2,000 would give about 20 MB.
+  features give 3.3 MB, where 2,000 would give about 20 MB."""
 
-## What did not help
+CARD_NOT_HELPED = """\
 - **eGeMAPS**: alone 0.506; added to ComParE within noise (+0.005 to -0.003). Dropped: per second of audio it
   costs more CPU than ComParE.
 - Fewer ANOVA features (250-500), PCA 200, and moving C (3-30) or gamma (0.5-2 x 1/k): equal or worse.
@@ -426,9 +426,9 @@ CARD_TAIL = """## What helped
   not fix that problem.
 - **Per-speaker z-scoring** is the largest gain (0.68) but needs the speaker's own balanced set of emotions. The
   inference analogue, normalising an upload by its own segments, falls to **chance (0.127)** when the recording
-  holds one emotion, which is the common case (a clip of someone crying). Not shipped.
+  holds one emotion, which is the common case (a clip of someone crying). Not shipped."""
 
-## Limits (read before trusting a voice result)
+CARD_LIMITS = """\
 - **Synthetic speech collapses onto one class**: 24 espeak-ng utterances (4 voices, pitch 30-70, 120-200 wpm,
   6 sentences) all come out "angry". Audio far from every RAVDESS voice (another channel, codec or synthesis)
   can still get one label for everything; `tests/test_audio.py` keeps this as a strict expected failure.
@@ -445,29 +445,30 @@ CARD_TAIL = """## What helped
   25 speech windows).
 - Windows of 3 s from an upload are classified independently; RAVDESS clips are ~3.5 s.
 - Neutral (96 clips) is confused with calm and sad; sad with calm; happy with surprised and fearful.
-- Self-supervised speech models reach ~0.79 speaker-independent on RAVDESS; their weights are not available here.
+- Self-supervised speech models reach ~0.79 speaker-independent on RAVDESS; their weights are not available here."""
 
-Retrain: `.venv/bin/python training/train_audio.py` (features are cached in `training/cache/`, so a retrain
-takes ~2 min of fitting plus ~10 min for the nested evaluation; `--no-eval` skips the latter); `--ablation`
-re-scores the variants, `--checks` re-runs the checks on espeak-ng speech and the media.
-"""
+CARD_RETRAIN = """\
+From the repository root: `.venv/bin/python -m training.train_audio` (the RAVDESS features are cached in the
+cache folder, `emotion.settings.cache_dir()` or `$EMOTION_CACHE_DIR`, so a retrain takes ~2 min of fitting plus
+~10 min for the nested evaluation; `--no-eval` skips the latter); `--ablation` re-scores the variants, `--checks`
+re-runs the checks on espeak-ng speech and the media."""
 
 
 def main() -> None:
     """Parse arguments, evaluate, and ship the model and its card."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", default=str(DEFAULT_DATA), help="RAVDESS folder (Actor_NN/*.flac)")
+    ap.add_argument("data", nargs="?", default=None, help="RAVDESS folder (Actor_NN/*.flac; default: settings)")
     ap.add_argument("--ablation", action="store_true", help="score the variants of the model card")
     ap.add_argument("--checks", action="store_true", help="robustness checks (perturbations, espeak-ng, media)")
     ap.add_argument("--no-ship", action="store_true", help="evaluate only; leave models/ alone")
     ap.add_argument("--no-eval", action="store_true", help="skip the nested cross-validation (retrain only)")
-    ap.add_argument("--out", default=str(DEFAULT_MODEL), help="model file to write")
+    ap.add_argument("--out", default=str(default_model_path()), help="model file to write")
     a = ap.parse_args()
-    data = Path(a.data)
+    data = Path(a.data) if a.data else ravdess_dir()
     t0 = time.perf_counter()
     d = load_features(data, "norm")
     X, y, g = columns(d, FINAL["feature_sets"]), d["y"], d["actor"]
-    print(f"features: {X.shape} in {time.perf_counter() - t0:.1f} s (cached in {CACHE})")
+    print(f"features: {X.shape} in {time.perf_counter() - t0:.1f} s (cached in {cache_dir()})")
     if a.ablation:
         ablation(data)
         robustness(data)
@@ -488,8 +489,8 @@ def main() -> None:
             "seconds": round(r["seconds"], 1),
         }
         if not a.no_ship:
-            save_confusion_png(cm, labels, Path(a.out).with_name("voice_svm_confusion.png"),
-                               f"RAVDESS, actor-grouped {CV_FOLDS}-fold CV: acc {r['acc']:.3f}, macro-F1 {r['f1']:.3f}")
+            plot_confusion(cm, labels, Path(a.out).with_name("voice_svm_confusion.png"),
+                           f"RAVDESS, actor-grouped {CV_FOLDS}-fold CV: acc {r['acc']:.3f}, macro-F1 {r['f1']:.3f}")
     if a.no_ship:
         return
     train = g != HELD_OUT_ACTOR
@@ -515,8 +516,8 @@ def main() -> None:
     print(f"held-out actor {HELD_OUT_ACTOR}: accuracy {meta['held_out_accuracy']:.3f}; fit {fit_s:.0f} s; "
           f"best {meta['best_params']}; wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     if a.checks:
-        print(json.dumps(speech_checks(), indent=1, default=str))
-    print(f"wrote {write_card(out)}")
+        print(json.dumps(speech_checks(data), indent=1, default=str))
+    print(f"wrote {write_voice_card(out)}")
 
 
 if __name__ == "__main__":

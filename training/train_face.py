@@ -1,18 +1,25 @@
 """Train the project's own facial-emotion CNN (``models/fer_cnn.onnx``) on FER2013 with PyTorch.
 
-Usage (from the repository root, in the training virtualenv of ``training/requirements-train.txt``)::
+Usage, from the repository root, with the Python of a separate training virtualenv (``$TORCHVENV``, outside the
+checkout) that has ``training/requirements-train.txt``::
 
-    nice -n 19 /work/torchvenv/bin/python training/train_face.py                 # train, export, card
-    nice -n 19 /work/torchvenv/bin/python training/train_face.py --resume        # go on from the last epoch
-    /work/torchvenv/bin/python training/train_face.py --export-only              # re-export the last checkpoint
-    /work/torchvenv/bin/python training/train_face.py --subset 2000 --epochs 1 --out training/cache/smoke/fer_cnn.onnx
+    nice -n 19 $TORCHVENV/bin/python -m training.train_face                 # train, export, card
+    nice -n 19 $TORCHVENV/bin/python -m training.train_face --resume        # go on from the last epoch
+    $TORCHVENV/bin/python -m training.train_face --export-only              # re-export the last checkpoint
+    $TORCHVENV/bin/python -m training.train_face --subset 2000 --epochs 1 --out /tmp/smoke/fer_cnn.onnx
+
+Run as a module from the root, the script imports ``emotion`` from the checkout, so the training virtualenv need not
+install the app. The data is :func:`emotion.settings.fer2013_file` (``$EMOTION_FER2013``) unless ``--data`` says
+otherwise.
 
 The hold-out is the same seeded stratified 10% of ``train.npz`` as ``training/eval_face.py``
-(``train_test_split(test_size=0.1, stratify=labels, random_state=42)``). It is never trained on, and nothing is
-selected on it: the hyperparameters below were fixed up front and the last epoch is shipped. ``--inner-val F``
-carves a further part out of the training 90% for any tuning, and then reports on that part instead.
+(:func:`training.common.fer_split`: ``train_test_split(test_size=0.1, stratify=labels, random_state=42)``). It is
+never trained on, and nothing is selected on it: the hyperparameters below were fixed up front and the last epoch is
+shipped. ``--inner-val F`` carves a further part out of the training 90% for any tuning, and then reports on that
+part instead.
 
-Checkpoints go to ``training/cache/fer_cnn/`` (git-ignored) after every epoch. The export writes the ONNX file
+Checkpoints go to ``<cache dir>/fer_cnn/`` (:func:`emotion.settings.cache_dir`, ``$EMOTION_CACHE_DIR``) after every
+epoch. The export writes the ONNX file
 (input ``face`` NHWC (N, 48, 48, 1) float32 in 0..1, output ``scores`` (N, 7) softmax, flip test-time augmentation
 inside the graph), checks it against PyTorch, and writes the sidecar JSON (with the file's sha256), the confusion
 matrix PNG and the model card beside it.
@@ -41,16 +48,16 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from emotion.labels import FACE_LABELS
+from emotion.settings import cache_dir, fer2013_file, models_dir, shared_data
+from emotion.storage.cards import markdown_table, write_card
+from training.common import fer_split, plot_confusion
+from training.eval_face import preprocess
 
-from emotion.labels import FACE_LABELS  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "train.npz"
-MEDIA = ROOT.parent / "shared" / "data" / "media"
-CACHE = ROOT / "training" / "cache" / "fer_cnn"
-DEFAULT_OUT = ROOT / "models" / "fer_cnn.onnx"
-BASELINE = ROOT / "models" / "fer_mini_xception.onnx"
+NAME = "fer_cnn"
+"""The shipped model's name: ``models/fer_cnn.onnx``, and its checkpoints in ``<cache dir>/fer_cnn/``."""
+BASELINE = "fer_mini_xception"
+"""The model in ``models/`` the card compares with."""
 SIZE = 48
 """Input side: FER2013's own resolution."""
 CROP = 44
@@ -102,11 +109,6 @@ def load_data(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if names != FACE_LABELS:
         raise SystemExit(f"{path} has labels {names}, expected {FACE_LABELS}")
     return data["images"], data["labels"].astype(np.int64)
-
-
-def split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (training indices, hold-out indices): the same call as ``training/eval_face.py``."""
-    return train_test_split(np.arange(len(labels)), test_size=0.1, stratify=labels, random_state=42)
 
 
 def class_weights(labels: np.ndarray, power: float) -> torch.Tensor:
@@ -252,7 +254,7 @@ def train(args: argparse.Namespace, cfg: Config) -> tuple[FerCNN, dict[str, Any]
     """Train (or resume) and checkpoint every epoch; return the last model and its training record."""
     torch.manual_seed(cfg.seed)
     images, labels = load_data(args.data)
-    train_idx, hold_idx = split(labels)
+    train_idx, hold_idx = fer_split(labels)
     val_name = "hold-out"
     if args.inner_val:
         train_idx, hold_idx = train_test_split(
@@ -418,9 +420,6 @@ def onnx_scores(path: Path, images: np.ndarray, size: int, scale: str) -> np.nda
     """Run an NHWC ONNX face model on uint8 faces the way ``training/eval_face.py`` does."""
     import onnxruntime as ort
 
-    sys.path.insert(0, str(ROOT / "training"))
-    from eval_face import preprocess
-
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     x = preprocess(images, size, scale)
@@ -451,16 +450,16 @@ def latency_ms(path: Path, threads: int, batch: int, repeats: int = 200) -> tupl
 def fer_framing(images: np.ndarray, n: int = 600, upscale: int = 4, seed: int = 0) -> dict[str, float]:
     """Measure how FER2013 frames a face relative to the app's Haar detector.
 
-    Runs :class:`emotion.detect.HaarDetector` on ``n`` random training faces (upscaled, with replicated borders so a
-    box may be larger than the image) and compares the box side with the image side. A face cut with margin ``m``
-    spans ``1 + 2m`` box sides, so the margin that reproduces FER2013's framing is ``(image / box - 1) / 2``.
+    Runs :class:`emotion.face.detect.HaarDetector` on ``n`` random training faces (upscaled, with replicated borders
+    so a box may be larger than the image) and compares the box side with the image side. A face cut with margin
+    ``m`` spans ``1 + 2m`` box sides, so the margin that reproduces FER2013's framing is ``(image / box - 1) / 2``.
 
     Returns:
         Number of faces tried and found, and the median and quartiles of box / image and of the implied margin.
     """
     import cv2
 
-    from emotion.detect import HaarDetector
+    from emotion.face.detect import HaarDetector
 
     detector = HaarDetector()
     side, pad = SIZE * upscale, SIZE * upscale // 3
@@ -485,7 +484,7 @@ def fer_framing(images: np.ndarray, n: int = 600, upscale: int = 4, seed: int = 
 
 
 def margin_check(path: Path, margins: tuple[float, ...] = (0.0, 0.1, 0.2)) -> list[dict[str, Any]]:
-    """Score the real portraits in shared/data/media at several crop margins through the app's own code.
+    """Score the real portraits in the shared media at several crop margins through the app's own code.
 
     Returns:
         One row per (photo, face, margin): the posed label (if any), the top label and its probability, and the
@@ -493,16 +492,17 @@ def margin_check(path: Path, margins: tuple[float, ...] = (0.0, 0.1, 0.2)) -> li
     """
     import cv2
 
-    from emotion.detect import HaarDetector
-    from emotion.face_model import OnnxFaceModel
+    from emotion.face.detect import HaarDetector
+    from emotion.face.model import OnnxFaceModel
 
-    if not MEDIA.is_dir():
+    media = shared_data() / "media"
+    if not media.is_dir():
         return []
     detector = HaarDetector()
     model = OnnxFaceModel(path.stem, models_dir=path.parent)
     rows = []
     for name, truth in PORTRAITS.items():
-        image = cv2.imread(str(MEDIA / name))
+        image = cv2.imread(str(media / name))
         if image is None:
             continue
         boxes = detector.detect(image)
@@ -522,38 +522,6 @@ def margin_check(path: Path, margins: tuple[float, ...] = (0.0, 0.1, 0.2)) -> li
                     }
                 )
     return rows
-
-
-def plot_confusion(cm: np.ndarray, path: Path, title: str) -> None:
-    """Write a row-normalised confusion matrix (with counts) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    norm = cm / cm.sum(axis=1, keepdims=True).clip(1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(FACE_LABELS)), FACE_LABELS, rotation=45, ha="right")
-    ax.set_yticks(range(len(FACE_LABELS)), FACE_LABELS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=10)
-    for i in range(len(FACE_LABELS)):
-        for j in range(len(FACE_LABELS)):
-            ax.text(
-                j,
-                i,
-                f"{norm[i, j]:.2f}\n({cm[i, j]})",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if norm[i, j] > 0.5 else "black",
-            )
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def report_table(y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, float]]:
@@ -579,7 +547,7 @@ def ship(net: FerCNN, record: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"exported {out} (max |onnx - torch| {diff:.1e}), sha256 {digest}", flush=True)
 
     images, labels = load_data(args.data)
-    _, hold_idx = split(labels)
+    _, hold_idx = fer_split(labels)
     y = labels[hold_idx]
     scores = onnx_scores(out, images[hold_idx], SIZE, "zero1")
     pred = scores.argmax(1)
@@ -594,9 +562,10 @@ def ship(net: FerCNN, record: dict[str, Any], args: argparse.Namespace) -> None:
     ours["acc_no_tta"] = float(accuracy_score(y, plain))
     ours["f1_no_tta"] = float(f1_score(y, plain, average="macro"))
     base = None
-    if BASELINE.is_file():
-        bmeta = json.loads(BASELINE.with_suffix(".json").read_text())
-        bpred = onnx_scores(BASELINE, images[hold_idx], int(bmeta["input_size"]), bmeta["scale"]).argmax(1)
+    baseline = models_dir() / f"{BASELINE}.onnx"
+    if baseline.is_file():
+        bmeta = json.loads(baseline.with_suffix(".json").read_text())
+        bpred = onnx_scores(baseline, images[hold_idx], int(bmeta["input_size"]), bmeta["scale"]).argmax(1)
         base = {
             "acc": float(accuracy_score(y, bpred)),
             "f1": float(f1_score(y, bpred, average="macro")),
@@ -610,13 +579,14 @@ def ship(net: FerCNN, record: dict[str, Any], args: argparse.Namespace) -> None:
 
     plot_confusion(
         cm,
+        FACE_LABELS,
         out.with_name(out.stem + "_confusion.png"),
         f"{out.stem} on the FER2013 hold-out (n={len(y)}): acc {ours['acc']:.3f}, macro-F1 {ours['f1']:.3f}",
     )
     lat = {(t, b): latency_ms(out, t, b) for t in (1, 2) for b in (1, 16)}
     for (t, b), (med, p95) in lat.items():
         print(f"latency {t} thread(s), batch {b}: median {med:.2f} ms/face, p95 {p95:.2f} ms/face")
-    train_idx, _ = split(labels)
+    train_idx, _ = fer_split(labels)
     framing = fer_framing(images[train_idx])
     print(
         f"Haar box on {framing['found']}/{framing['tried']} FER2013 training faces: median {framing['box_median']:.3f} "
@@ -630,16 +600,15 @@ def ship(net: FerCNN, record: dict[str, Any], args: argparse.Namespace) -> None:
             f"margin {row['margin']:.1f} {row['photo']} face {row['face']}: {row['top']} {row['p_top']:.2f}"
             + (f" (p[{row['truth']}] {row['p_truth']:.2f})" if row["truth"] else ""),
         )
-    card = model_card(net, out, meta, record, ours, base, cm, lat, framing, margins, diff, args)
-    out.with_suffix(".md").write_text(card)
+    write_model_card(net, out, meta, record, ours, base, cm, lat, framing, margins, diff, args)
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.stem}_confusion.png", flush=True)
 
 
-def _row(name: str, rep: dict[str, float]) -> str:
-    return f"| {name} | {rep['precision']:.3f} | {rep['recall']:.3f} | {rep['f1-score']:.3f} | {int(rep['support'])} |"
+def _row(name: str, rep: dict[str, float]) -> list[str]:
+    return [name, f"{rep['precision']:.3f}", f"{rep['recall']:.3f}", f"{rep['f1-score']:.3f}", str(int(rep["support"]))]
 
 
-def model_card(
+def write_model_card(
     net: FerCNN,
     out: Path,
     meta: dict[str, Any],
@@ -652,8 +621,26 @@ def model_card(
     margins: list[dict[str, Any]],
     diff: float,
     args: argparse.Namespace,
-) -> str:
-    """Return the Markdown model card for ``net`` exported to ``out``."""
+) -> Path:
+    """Write the Markdown model card of ``net`` exported to ``out``, beside it (``<stem>.md``).
+
+    Args:
+        net: The trained net.
+        out: The exported ONNX file.
+        meta: Its sidecar (margin, sha256, ...).
+        record: The training record: config, history, class weights, device.
+        ours: Hold-out accuracy, macro-F1 and per-class report of ``out``, with and without flip TTA.
+        base: The same for the baseline model, or None when it is missing.
+        cm: Hold-out confusion matrix (counts).
+        lat: (threads, batch) -> (median, p95) ms per face.
+        framing: What :func:`fer_framing` measured.
+        margins: What :func:`margin_check` measured.
+        diff: Largest |onnx - torch| of the export check.
+        args: The command line (TTA, notes, cache folder).
+
+    Returns:
+        The card's path.
+    """
     cfg = record["config"]
     hist = record["history"]
     params = sum(p.numel() for p in net.parameters())
@@ -661,164 +648,163 @@ def model_card(
     total_min = sum(h["train_s"] for h in hist) / 60
     stem = out.stem
     widths = cfg["widths"]
-    lines = [
-        f"# Model card: `{stem}.onnx`",
-        "",
-        "The project's own facial-expression classifier, trained from scratch on FER2013 with "
-        "`training/train_face.py`. It takes one grayscale face crop and returns probabilities for 7 emotions.",
-        "",
-        "| | |",
-        "| --- | --- |",
-        f"| File | `models/{stem}.onnx` ({out.stat().st_size:,} bytes, ONNX opset 17, float32) |",
-        f"| Architecture | VGG-style CNN: 3x3 conv {widths[0]} at 48x48, then "
-        + ", ".join(f"2x(3x3 conv {w})" for w in widths[1:])
-        + " with 2x2 max-pooling between stages, BatchNorm + ReLU after every conv, global average pooling, "
-        f"dropout {cfg['dropout']}, linear 7; {params:,} parameters |",
-        "| Test-time augmentation | "
-        + (
-            "the face and its mirror image are both scored inside the graph and the two softmaxes averaged |"
+    labels = list(FACE_LABELS)
+
+    facts = [
+        ["File", f"`models/{stem}.onnx` ({out.stat().st_size:,} bytes, ONNX opset 17, float32)"],
+        [
+            "Architecture",
+            f"VGG-style CNN: 3x3 conv {widths[0]} at 48x48, then "
+            + ", ".join(f"2x(3x3 conv {w})" for w in widths[1:])
+            + " with 2x2 max-pooling between stages, BatchNorm + ReLU after every conv, global average pooling, "
+            f"dropout {cfg['dropout']}, linear 7; {params:,} parameters",
+        ],
+        [
+            "Test-time augmentation",
+            "the face and its mirror image are both scored inside the graph and the two softmaxes averaged"
             if args.tta
-            else "none |"
-        ),
-        "| Training data | FER2013 training split (`shared/data/fer2013/train.npz`) minus a fixed 10% hold-out: "
-        f"{record['n_train']:,} faces |",
-        '| Licence of the data | FER2013 was released for the 2013 Kaggle/ICML "Challenges in Representation '
-        'Learning: Facial Expression Recognition" challenge (Goodfellow et al. 2013). The images were scraped from '
-        "web image search and their rights were never fully settled: this model is for research use. The data is not "
-        "in this repository. |",
-        "",
-        f"sha256: `{meta['sha256']}`",
-        "",
-        "## Input and output",
-        "",
-        "| name | shape | type | meaning |",
-        "| --- | --- | --- | --- |",
-        "| `face` (input) | `(N, 48, 48, 1)`, N dynamic | float32 | NHWC grayscale face in 0..1 (`pixel / 255`) |",
-        "| `scores` (output) | `(N, 7)` | float32 | softmax probabilities (each row adds up to 1) |",
-        "",
-        "Labels, in output order (`emotion.labels.FACE_LABELS`, FER2013 and DeepFace): "
-        + ", ".join(f"{i} {n}" for i, n in enumerate(FACE_LABELS))
-        + ".",
-        "",
-        "## Preprocessing (what `emotion.face_model.OnnxFaceModel` does with the sidecar)",
-        "",
+            else "none",
+        ],
+        [
+            "Training data",
+            f"FER2013 training split (`fer2013/train.npz` in the shared data) minus a fixed 10% hold-out: "
+            f"{record['n_train']:,} faces",
+        ],
+        [
+            "Licence of the data",
+            'FER2013 was released for the 2013 Kaggle/ICML "Challenges in Representation Learning: Facial Expression '
+            'Recognition" challenge (Goodfellow et al. 2013). The images were scraped from web image search and their '
+            "rights were never fully settled: this model is for research use. The data is not in this repository.",
+        ],
+    ]
+    intro = (
+        "The project's own facial-expression classifier, trained from scratch on FER2013 with "
+        "`training/train_face.py`. It takes one grayscale face crop and returns probabilities for 7 emotions.\n\n"
+        + markdown_table(["", ""], facts)
+        + f"\n\nsha256: `{meta['sha256']}`"
+    )
+
+    io = (
+        markdown_table(
+            ["name", "shape", "type", "meaning"],
+            [
+                ["`face` (input)", "`(N, 48, 48, 1)`, N dynamic", "float32",
+                 "NHWC grayscale face in 0..1 (`pixel / 255`)"],
+                ["`scores` (output)", "`(N, 7)`", "float32", "softmax probabilities (each row adds up to 1)"],
+            ],
+        )
+        + "\n\nLabels, in output order (`emotion.labels.FACE_LABELS`, FER2013 and DeepFace): "
+        + ", ".join(f"{i} {n}" for i, n in enumerate(labels))
+        + "."
+    )
+
+    preprocessing = (
         "1. Detect the face (the Haar detector by default) and take a square around the box, grown by "
-        f"`margin` = {meta['margin']} of its side on every side (edges replicated past the frame).",
-        "2. Convert to grayscale and resize to 48x48 with `cv2.INTER_AREA`.",
+        f"`margin` = {meta['margin']} of its side on every side (edges replicated past the frame).\n"
+        "2. Convert to grayscale and resize to 48x48 with `cv2.INTER_AREA`.\n"
         "3. Scale to 0..1 (`scale: zero1` in the sidecar). The graph itself then standardises with the training "
-        f"faces' mean {float(net.mean):.3f} and standard deviation {float(net.std):.3f}.",
-        "",
-        "## Accuracy",
-        "",
-        "Measured on the fixed hold-out: `train_test_split(test_size=0.1, stratify=labels, random_state=42)` over "
-        f"`train.npz` (n = {cm.sum():,}), the same part `training/eval_face.py` uses. It was never trained on, and "
-        "no choice was made on it: the hyperparameters were fixed before training and the last epoch is shipped. "
-        "FER2013 labels are noisy (human accuracy is about 65%). This is a validation part of the training split, "
-        "not the FER2013 test set.",
-        "",
+        f"faces' mean {float(net.mean):.3f} and standard deviation {float(net.std):.3f}."
+    )
+
+    findings = [
         f"- **{stem}: accuracy {ours['acc']:.4f}, macro-F1 {ours['f1']:.4f}** "
-        f"(without the mirror-image averaging: {ours['acc_no_tta']:.4f} / {ours['f1_no_tta']:.4f}).",
+        f"(without the mirror-image averaging: {ours['acc_no_tta']:.4f} / {ours['f1_no_tta']:.4f})."
     ]
     if base:
         met = ours["acc"] >= 0.68 and ours["f1"] > base["f1"]
-        lines += [
-            f"- Issue 7's bar (hold-out accuracy at least 0.68 and a macro-F1 above fer_mini_xception's "
+        findings += [
+            f"- Issue 7's bar (hold-out accuracy at least 0.68 and a macro-F1 above {BASELINE}'s "
             f"{base['f1']:.4f}) is **{'met' if met else 'not met'}**.",
-            f"- fer_mini_xception on the same part: accuracy {base['acc']:.4f}, macro-F1 {base['f1']:.4f}. "
+            f"- {BASELINE} on the same part: accuracy {base['acc']:.4f}, macro-F1 {base['f1']:.4f}. "
             "**Caveat:** its authors trained it on the FER2013 training split, so it has most likely seen these very "
             "images; its figure here is optimistic (its authors report about 66% on the FER2013 test set). "
             f"`{stem}` never saw them, so the two numbers are not a like-for-like comparison.",
         ]
-    lines += [
-        f"- Reproduce: `python training/eval_face.py --model models/{stem}.onnx --scale zero1`.",
-        "",
-        "| class | precision | recall | F1 | support |" + (" mini-Xception recall |" if base else ""),
-        "| --- | --- | --- | --- | --- |" + (" --- |" if base else ""),
+    findings.append(f"- Reproduce: `python -m training.eval_face --model models/{stem}.onnx --scale zero1`.")
+    per_class = [
+        _row(name, ours["report"][name]) + ([f"{base['report'][name]['recall']:.3f}"] if base else [])
+        for name in labels
     ]
-    for name in FACE_LABELS:
-        row = _row(name, ours["report"][name])
-        lines.append(row + (f" {base['report'][name]['recall']:.3f} |" if base else ""))
-    lines += [
-        "",
-        f"![confusion matrix]({stem}_confusion.png)",
-        "",
-        "Confusion matrix (rows: true class, counts):",
-        "",
-        "| true \\ predicted | " + " | ".join(FACE_LABELS) + " |",
-        "| --- |" + " --- |" * len(FACE_LABELS),
-    ]
-    for i, name in enumerate(FACE_LABELS):
-        lines.append(f"| {name} | " + " | ".join(str(v) for v in cm[i]) + " |")
-    lines += [
-        "",
-        "## Training",
-        "",
-        f"- PyTorch {torch.__version__} on {record.get('device', 'cpu').upper()} ({platform.machine()}, "
-        f"{record.get('threads', torch.get_num_threads())} thread(s), run at `nice -n 19` beside other jobs): "
-        f"{len(hist)} epochs, median {epoch_s:.0f} s per epoch, {total_min:.0f} min in all.",
-        f"- AdamW (weight decay {cfg['weight_decay']}), one-cycle schedule to a peak learning rate of {cfg['lr']} "
-        f"({cfg['pct_start']:.0%} warm-up, cosine decay), batch {cfg['batch']}.",
-        f"- Cross-entropy with label smoothing {cfg['label_smoothing']} and class weights (mean count / class count)"
-        f"^{cfg['class_weight_power']}: "
-        + ", ".join(f"{n} {w:.2f}" for n, w in zip(FACE_LABELS, record["class_weights"]))
-        + " (disgust is 1.5% of the data).",
-        f"- Augmentation, per face: mirror (p 0.5), rotation ±{cfg['rotate_deg']:.0f}°, scale ±{cfg['scale']:.0%}, "
-        f"shift ±{cfg['shift']:.0%}, a random {CROP}x{CROP} window (the net sees the whole 48x48 face at inference), "
-        f"brightness and contrast ±{cfg['jitter']:.0%}, random erasing of one rectangle (p {cfg['erase_p']}, 2-20% "
-        "of the area, noise-filled).",
-        f"- The ONNX export is checked against PyTorch on 16 random inputs: largest absolute difference {diff:.1e} "
-        "(the export refuses to write a file at 1e-4 or more).",
-        "",
-        "Per epoch (accuracy on the hold-out, logged for monitoring only):",
-        "",
-        "| epoch | train loss | train acc | hold-out acc | hold-out macro-F1 | s |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for h in hist:
-        lines.append(
-            f"| {h['epoch']} | {h['train_loss']:.3f} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | "
-            f"{h['val_macro_f1']:.3f} | {h['train_s']:.0f} |"
-        )
-    if args.card_note:
-        lines += ["", args.card_note]
-    lines += [
-        "",
-        "## Speed",
-        "",
-        "The graph runs the net on the face and on its mirror image (a batch of 2N), so it costs twice a plain "
-        "forward pass. "
-        if args.tta
-        else "",
-        f"onnxruntime on the CPU of the training machine ({os.cpu_count()} cores, shared with other jobs while "
-        "measured, so the medians are pessimistic), random input, per face:",
-        "",
-        "| threads | batch | median ms | p95 ms |",
-        "| --- | --- | --- | --- |",
-    ]
-    for (t, b), (med, p95) in lat.items():
-        lines.append(f"| {t} | {b} | {med:.2f} | {p95:.2f} |")
-    lines += [
-        "",
-        "`bench/bench_face_model.py` compares it with `fer_mini_xception` in one process.",
-        "",
-        "## Crop margin",
-        "",
-        "FER2013 faces are tightly cropped (about forehead to chin). To match that framing, the app's Haar detector "
-        f"was run on {framing['tried']} random FER2013 training faces (upscaled 4x, borders replicated): it found "
-        f"{framing['found']}, with a box side of median {framing['box_median']:.2f} of the image side (quartiles "
-        f"{framing['box_q1']:.2f} to {framing['box_q3']:.2f}). A crop with margin m spans 1 + 2m box sides, so "
-        f"FER2013's framing corresponds to a margin of about {framing['margin_median']:.2f} (quartiles "
-        f"{framing['margin_q1']:.2f} to {framing['margin_q3']:.2f}).",
-        "",
-        "Scores of the real photos in `shared/data/media` through `OnnxFaceModel` + `HaarDetector` at three margins "
-        "(top label and probability; for the posed portraits, the posed label's probability where it is not on top):",
-        "",
-        "| photo | face | posed | margin 0.0 | margin 0.1 | margin 0.2 |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    accuracy = "\n\n".join(
+        [
+            "Measured on the fixed hold-out: `train_test_split(test_size=0.1, stratify=labels, random_state=42)` over "
+            f"`train.npz` (n = {cm.sum():,}), the same part `training/eval_face.py` uses. It was never trained on, "
+            "and no choice was made on it: the hyperparameters were fixed before training and the last epoch is "
+            "shipped. FER2013 labels are noisy (human accuracy is about 65%). This is a validation part of the "
+            "training split, not the FER2013 test set.",
+            "\n".join(findings),
+            markdown_table(
+                ["class", "precision", "recall", "F1", "support"] + (["mini-Xception recall"] if base else []),
+                per_class,
+            ),
+            f"![confusion matrix]({stem}_confusion.png)",
+            "Confusion matrix (rows: true class, counts):",
+            markdown_table(["true \\ predicted", *labels], [[name, *cm[i]] for i, name in enumerate(labels)]),
+        ]
+    )
+
+    training = "\n\n".join(
+        [
+            "\n".join(
+                [
+                    f"- PyTorch {torch.__version__} on {record.get('device', 'cpu').upper()} ({platform.machine()}, "
+                    f"{record.get('threads', torch.get_num_threads())} thread(s), run at `nice -n 19` beside other "
+                    f"jobs): {len(hist)} epochs, median {epoch_s:.0f} s per epoch, {total_min:.0f} min in all.",
+                    f"- AdamW (weight decay {cfg['weight_decay']}), one-cycle schedule to a peak learning rate of "
+                    f"{cfg['lr']} ({cfg['pct_start']:.0%} warm-up, cosine decay), batch {cfg['batch']}.",
+                    f"- Cross-entropy with label smoothing {cfg['label_smoothing']} and class weights (mean count / "
+                    f"class count)^{cfg['class_weight_power']}: "
+                    + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, record["class_weights"]))
+                    + " (disgust is 1.5% of the data).",
+                    f"- Augmentation, per face: mirror (p 0.5), rotation ±{cfg['rotate_deg']:.0f}°, scale "
+                    f"±{cfg['scale']:.0%}, shift ±{cfg['shift']:.0%}, a random {CROP}x{CROP} window (the net sees the "
+                    f"whole 48x48 face at inference), brightness and contrast ±{cfg['jitter']:.0%}, random erasing of "
+                    f"one rectangle (p {cfg['erase_p']}, 2-20% of the area, noise-filled).",
+                    f"- The ONNX export is checked against PyTorch on 16 random inputs: largest absolute difference "
+                    f"{diff:.1e} (the export refuses to write a file at 1e-4 or more).",
+                ]
+            ),
+            "Per epoch (accuracy on the hold-out, logged for monitoring only):",
+            markdown_table(
+                ["epoch", "train loss", "train acc", "hold-out acc", "hold-out macro-F1", "s"],
+                [
+                    [
+                        h["epoch"],
+                        f"{h['train_loss']:.3f}",
+                        f"{h['train_acc']:.3f}",
+                        f"{h['val_acc']:.3f}",
+                        f"{h['val_macro_f1']:.3f}",
+                        f"{h['train_s']:.0f}",
+                    ]
+                    for h in hist
+                ],
+            ),
+            args.card_note,
+        ]
+    )
+
+    speed = "\n\n".join(
+        [
+            (
+                "The graph runs the net on the face and on its mirror image (a batch of 2N), so it costs twice a "
+                "plain forward pass. "
+                if args.tta
+                else ""
+            )
+            + f"onnxruntime on the CPU of the training machine ({os.cpu_count()} cores, shared with other jobs while "
+            "measured, so the medians are pessimistic), random input, per face:",
+            markdown_table(
+                ["threads", "batch", "median ms", "p95 ms"],
+                [[t, b, f"{med:.2f}", f"{p95:.2f}"] for (t, b), (med, p95) in lat.items()],
+            ),
+            f"`python -m bench.bench_face_model` compares it with `{BASELINE}` in one process.",
+        ]
+    )
+
     keyed: dict[tuple[str, int], dict[float, dict[str, Any]]] = {}
     for row in margins:
         keyed.setdefault((row["photo"], row["face"]), {})[row["margin"]] = row
+    margin_rows = []
     for (photo, face), by_margin in keyed.items():
         cells = []
         truth = next(iter(by_margin.values()))["truth"]
@@ -831,50 +817,79 @@ def model_card(
             if truth and r["top"] != truth:
                 cell += f" ({truth} {r['p_truth']:.2f})"
             cells.append(cell)
-        lines.append(f"| {photo} | {face} | {truth or '-'} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"The sidecar uses margin {meta['margin']}. " + args.margin_note,
-        "",
-        "## Limits",
-        "",
-        "- Made for roughly frontal faces; accuracy drops with profile views, strong head pose, occlusion and poor "
-        "lighting.",
-        "- FER2013 is mostly posed or exaggerated expressions from web images. Spontaneous, subtle or mixed "
-        "expressions are recognised much less reliably. A facial expression is not a reliable measure of what a "
-        "person feels.",
-        "- FER2013's demographics are skewed and its labels are noisy, so accuracy differs across groups. It has not "
-        "been audited for fairness.",
-        "- `disgust` is rare in the data (436 faces), and `fear`, `sad` and `neutral` are often confused.",
-        "- The hold-out comes from the same distribution as the training faces; accuracy on webcam or video frames "
-        "is lower.",
-        "",
-        "## How to regenerate",
-        "",
-        "Training needs PyTorch, a training-only dependency. Install it in a virtualenv outside the repository:",
-        "",
-        "```bash",
-        "python3 -m venv /work/torchvenv",
-        "/work/torchvenv/bin/pip install -r training/requirements-train.txt",
-        f"nice -n 19 /work/torchvenv/bin/python training/train_face.py --epochs {cfg['epochs']} "
-        f"--threads {record.get('threads', 2)}   # --resume to go on after a stop",
-        "```",
-        "",
-        "Checkpoints are written to `training/cache/fer_cnn/` after every epoch. The script writes this card, the "
-        "sidecar (with the sha256) and the confusion matrix PNG. PyTorch on CPU is not bit-for-bit reproducible "
-        "across machines, so a retrain gives a slightly different file and figures.",
-        "",
-    ]
-    return "\n".join(lines)
+        margin_rows.append([photo, face, truth or "-", *cells])
+    crop_margin = "\n\n".join(
+        [
+            "FER2013 faces are tightly cropped (about forehead to chin). To match that framing, the app's Haar "
+            f"detector was run on {framing['tried']} random FER2013 training faces (upscaled 4x, borders replicated): "
+            f"it found {framing['found']}, with a box side of median {framing['box_median']:.2f} of the image side "
+            f"(quartiles {framing['box_q1']:.2f} to {framing['box_q3']:.2f}). A crop with margin m spans 1 + 2m box "
+            f"sides, so FER2013's framing corresponds to a margin of about {framing['margin_median']:.2f} (quartiles "
+            f"{framing['margin_q1']:.2f} to {framing['margin_q3']:.2f}).",
+            "Scores of the real photos in the shared data's `media/` through `OnnxFaceModel` + `HaarDetector` at "
+            "three margins (top label and probability; for the posed portraits, the posed label's probability where "
+            "it is not on top):",
+            markdown_table(["photo", "face", "posed", "margin 0.0", "margin 0.1", "margin 0.2"], margin_rows),
+            f"The sidecar uses margin {meta['margin']}. " + args.margin_note,
+        ]
+    )
+
+    limits = "\n".join(
+        [
+            "- Made for roughly frontal faces; accuracy drops with profile views, strong head pose, occlusion and "
+            "poor lighting.",
+            "- FER2013 is mostly posed or exaggerated expressions from web images. Spontaneous, subtle or mixed "
+            "expressions are recognised much less reliably. A facial expression is not a reliable measure of what a "
+            "person feels.",
+            "- FER2013's demographics are skewed and its labels are noisy, so accuracy differs across groups. It has "
+            "not been audited for fairness.",
+            "- `disgust` is rare in the data (436 faces), and `fear`, `sad` and `neutral` are often confused.",
+            "- The hold-out comes from the same distribution as the training faces; accuracy on webcam or video "
+            "frames is lower.",
+        ]
+    )
+
+    regenerate = "\n\n".join(
+        [
+            "Training needs PyTorch, a training-only dependency. Install it in a virtualenv outside the repository "
+            "(`$TORCHVENV` below), and run the script as a module from the repository root:",
+            "\n".join(
+                [
+                    "```bash",
+                    'python3 -m venv "$TORCHVENV"',
+                    '"$TORCHVENV"/bin/pip install -r training/requirements-train.txt',
+                    f'nice -n 19 "$TORCHVENV"/bin/python -m training.train_face --epochs {cfg["epochs"]} '
+                    f"--threads {record.get('threads', 2)}   # --resume to go on after a stop",
+                    "```",
+                ]
+            ),
+            f"Checkpoints are written to `{args.cache.name}/` in the cache folder (`emotion.settings.cache_dir()`, "
+            "`$EMOTION_CACHE_DIR`) after every epoch. The script writes this card, the sidecar (with the sha256) and "
+            "the confusion matrix PNG. PyTorch on CPU is not bit-for-bit reproducible across machines, so a retrain "
+            "gives a slightly different file and figures.",
+        ]
+    )
+
+    sections = {
+        "Input and output": io,
+        "Preprocessing (what `emotion.face.model.OnnxFaceModel` does with the sidecar)": preprocessing,
+        "Accuracy": accuracy,
+        "Training": training,
+        "Speed": speed,
+        "Crop margin": crop_margin,
+        "Limits": limits,
+        "How to regenerate": regenerate,
+    }
+    return write_card(out.with_suffix(".md"), f"Model card: `{stem}.onnx`", sections, intro=intro)
 
 
 def main() -> None:
     """Parse arguments, train (or resume), then export and document the model."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None, help="FER2013 train.npz (default: from the settings)")
     parser.add_argument("--epochs", type=int, default=Config.epochs)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the ONNX file goes (card etc. beside)")
-    parser.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default training/cache/<stem>)")
+    parser.add_argument("--out", type=Path, default=None, help=f"the ONNX file (default models/{NAME}.onnx)")
+    parser.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default <cache dir>/<out stem>)")
     parser.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoint, do not train")
     parser.add_argument("--subset", type=int, default=0, help="train on this many faces only (smoke runs)")
@@ -885,10 +900,12 @@ def main() -> None:
     parser.add_argument("--no-tta", dest="tta", action="store_false", help="ship without mirror-image averaging")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    args.out = args.out.resolve()
+    shipped = (models_dir() / f"{NAME}.onnx").resolve()
+    args.data = args.data or fer2013_file()
+    args.out = (args.out or shipped).resolve()
     if args.cache is None:
         tag = (f"_subset{args.subset}" if args.subset else "") + (f"_inner{args.inner_val}" if args.inner_val else "")
-        args.cache = CACHE.with_name(args.out.stem + tag)
+        args.cache = cache_dir() / (args.out.stem + tag)
     args.cache = args.cache.resolve()
     torch.set_num_threads(args.threads)
     cfg = Config(epochs=args.epochs)
@@ -897,7 +914,7 @@ def main() -> None:
     else:
         net, record = train(args, cfg)
     if args.inner_val or args.subset:
-        if args.out == DEFAULT_OUT.resolve():
+        if args.out == shipped:
             print("not shipping a model trained on part of the data to models/; pass --out", flush=True)
             return
     ship(net, record, args)

@@ -1,0 +1,310 @@
+"""The analysis path: one media file in, one :class:`~emotion.record.Result` out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable
+from emotion.face.detect import get_detector
+from emotion.face.model import get_face_model
+from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
+from emotion.face.quality import brightness_reason, face_reason
+from emotion.face.tracker import FaceTracker
+from emotion.labels import FACE_LABELS
+from emotion.media import (
+    NO_VIDEO_STREAM,
+    iter_video_frames,
+    media_kind,
+    probe_video,
+    read_image,
+    sample_times,
+)
+from emotion.record import AudioResult, DroppedFace, Face, Frame, Quality, Result, Segment, face_summary, rounded
+from emotion.settings import VERSION, Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+"""Called with a stage name ("decode", "faces", "audio", "summary") and a fraction done."""
+
+
+class Sink(FaceSink, Protocol):
+    """Receives every accepted face and voice segment of an analysis (the learning collector is one)."""
+
+    def voice(self, samples: np.ndarray, segment: Segment, features: np.ndarray) -> None:
+        """Take one voice window: its 16 kHz samples, its record segment and the features the model read."""
+        ...
+
+
+class CancelFlag(Protocol):
+    """Anything with ``is_set()``, such as ``threading.Event``."""
+
+    def is_set(self) -> bool:  # noqa: D102
+        ...
+
+
+@dataclass
+class Models:
+    """The models one analysis uses; build once and reuse across files."""
+
+    detector: FaceDetector
+    face: FaceModel
+    voice: Any | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Models:
+        """Load the detector and face model named in ``settings`` (the voice model loads lazily).
+
+        The default face model passes through the active learned face adapter, if any (see
+        :mod:`emotion.storage.versions`); a damaged adapter file falls back to the last good version, with a note.
+        """
+        from emotion.face.adapter import AdaptedFaceModel, FaceAdapter
+        from emotion.storage.versions import Registry
+
+        face: FaceModel = get_face_model(settings.face_backend)
+        notes = []
+        if settings.face_backend == "default":
+            version, path, message = Registry("face").active_file()
+            notes += [message] if message else []
+            if path is not None:
+                face = AdaptedFaceModel(face, FaceAdapter.load(path), version)
+        return cls(detector=get_detector(settings.detector), face=face, notes=notes)
+
+    def describe(self, settings: Settings) -> dict[str, str]:
+        """Name the face model, its version ("base" or the learned adapter's) and the detector, for a record."""
+        detector = "none (images are face crops)" if settings.face_crop else self.detector.name
+        return {"face_model": self.face.base.name, "face_model_version": self.face.version, "detector": detector}
+
+
+FrameOutput = tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace]]
+
+
+def analyze_frame(
+    image: np.ndarray, models: Models, settings: Settings, near: list[list[int]] | None = None
+) -> FrameOutput:
+    """Run the quality filters, detection and emotion on one BGR frame.
+
+    Args:
+        image: BGR frame.
+        models: Loaded models.
+        settings: Analysis settings.
+        near: Faces found in the previous sampled frame. When the detector can, it looks
+            only around them, and falls back to a full search when any is lost.
+
+    Returns:
+        The frame's quality, the accepted (box, probabilities) pairs, and the dropped faces.
+    """
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if settings.face_crop:
+        boxes = [[0, 0, image.shape[1], image.shape[0]]]
+    else:
+        reason = brightness_reason(gray, settings)
+        if reason:
+            return Quality(False, [reason]), [], []
+        boxes = []
+        if near and isinstance(models.detector, NearDetector):
+            boxes = models.detector.detect_near(image, near)
+        if len(boxes) < len(near or [None]):
+            boxes = models.detector.detect(image)
+    if not boxes:
+        return Quality(False, ["no face detected"]), [], []
+    dropped = [
+        DroppedFace(b, f"more than {settings.max_faces} faces in the frame") for b in boxes[settings.max_faces :]
+    ]
+    kept = []
+    for box in boxes[: settings.max_faces]:
+        reason = None if settings.face_crop else face_reason(gray, box, settings)
+        if reason:
+            dropped.append(DroppedFace(box, reason))
+        else:
+            kept.append(box)
+    probs: np.ndarray | list[np.ndarray]
+    probs = models.face.predict_proba([models.face.crop(image, b) for b in kept]) if kept else []
+    quality = Quality(True, []) if kept else Quality(False, sorted({d.reason.split(" (")[0] for d in dropped}))
+    return quality, list(zip(kept, probs)), dropped
+
+
+def analyze_chunk(images: list[np.ndarray], models: Models, settings: Settings) -> list[FrameOutput]:
+    """Analyse consecutive sampled frames: a full face search on the first, then near the last faces."""
+    out: list[FrameOutput] = []
+    near = None
+    for image in images:
+        quality, faces, dropped = analyze_frame(image, models, settings, near)
+        out.append((quality, faces, dropped))
+        near = [box for box, _ in faces] + [d.box for d in dropped] or None
+    return out
+
+
+def _frames(
+    path: Path, kind: str, settings: Settings, result: Result
+) -> tuple[int, Iterable[tuple[int, float, np.ndarray]]]:
+    """Return how many frames will be sampled and an iterator over them."""
+    if kind == "image":
+        image = read_image(path)
+        result.height, result.width = image.shape[:2]
+        return 1, iter([(0, 0.0, image)])
+    info = probe_video(path)
+    result.duration, result.fps, result.width, result.height = info.duration, info.fps, info.width, info.height
+    duration = info.duration
+    if settings.max_duration and duration > settings.max_duration:
+        result.notes.append(
+            f"only the first {settings.max_duration:g} s of {duration:.0f} s were analysed (max duration)"
+        )
+        duration = settings.max_duration
+    times = sample_times(duration, settings.max_frames, settings.fps)
+    return len(times), iter_video_frames(path, times)
+
+
+def analyze_file(
+    path: str | Path,
+    settings: Settings | None = None,
+    models: Models | None = None,
+    progress: Progress | None = None,
+    cancel: CancelFlag | None = None,
+    name: str | None = None,
+    collector: Sink | None = None,
+) -> Result:
+    """Analyse one image, video or audio file.
+
+    Never raises for a bad file: the result's ``error`` says what went wrong in one line.
+
+    Args:
+        path: The media file.
+        settings: Analysis settings; defaults when None.
+        models: Loaded models; loaded from ``settings`` when None.
+        progress: Called with (stage, fraction) as work proceeds.
+        cancel: Stops the analysis when set; raises :class:`Cancelled`.
+        name: The name to show for the file (defaults to the file's name).
+        collector: Gathers the analysed faces and voice segments for the learning store
+            (faces only with the default face model, whose outputs the learned adapter reads).
+    """
+    settings = settings or Settings()
+    path = Path(path)
+    kind = media_kind(path)
+    result = Result(file=name or path.name, kind=kind, settings=settings.to_dict())
+    report = progress or (lambda stage, frac: None)
+    result.produced_by = {"project": f"emotion-studio {VERSION}"}
+    try:
+        if kind == "unknown":
+            raise MediaError(f"unsupported file type '{path.suffix or '(none)'}'")
+        if not path.is_file():
+            raise MediaError("file not found")
+        models = models or Models.load(settings)
+        result.notes += models.notes
+        result.produced_by.update(models.describe(settings))
+        if kind in ("image", "video"):
+            try:
+                _analyze_frames(path, kind, settings, models, result, report, cancel, collector)
+            except MediaError as exc:
+                if kind != "video" or str(exc) != NO_VIDEO_STREAM:
+                    raise
+                kind = result.kind = "audio"  # e.g. an .m4a-like .mp4: its voice is still worth analysing
+                result.notes.append("the file has no video stream, so only its audio was analysed")
+        if kind == "audio" or (kind == "video" and settings.audio):
+            _analyze_audio(path, settings, models, result, report, collector)
+            if result.audio and result.audio.model_version:
+                result.produced_by.update(voice_model="voice_svm", voice_model_version=result.audio.model_version)
+        report("summary", 1.0)
+        result.summary = face_summary(result.frames)
+    except Cancelled:
+        raise
+    except (MediaError, ModelUnavailable) as exc:
+        result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bad file must never crash a batch
+        log.error("analysis of %s failed: %r", result.file, exc)  # one line: no traceback in the CLI or the app
+        log.debug("analysis of %s failed", result.file, exc_info=True)
+        detail = str(exc).splitlines()[0][:160] if str(exc) else "no detail"
+        result.error = f"could not analyse this file ({type(exc).__name__}: {detail})"
+    return result
+
+
+def _analyze_frames(
+    path: Path,
+    kind: str,
+    settings: Settings,
+    models: Models,
+    result: Result,
+    report: Progress,
+    cancel: CancelFlag | None,
+    collector: Sink | None = None,
+) -> None:
+    tracker = FaceTracker()
+    keep_faces = collector is not None and settings.face_backend == "default"
+    times_total, frames = _frames(path, kind, settings, result)
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        pending: list[tuple[list[tuple[int, float]], Sequence[np.ndarray | None], Future]] = []
+
+        def collect(keys: list[tuple[int, float]], images: Sequence[np.ndarray | None], fut: Future) -> None:
+            for (index, t), image, (quality, faces, dropped) in zip(keys, images, fut.result()):
+                ids = tracker.update([box for box, _ in faces], t)
+                for face_id, (box, p) in zip(ids, faces) if keep_faces else ():
+                    assert collector is not None and image is not None  # keep_faces: both are there
+                    collector.face(image, box, models.face.crop(image, box), p, t, face_id)
+                result.frames.append(
+                    Frame(
+                        index=index,
+                        t=round(t, 3),
+                        quality=quality,
+                        faces=[
+                            Face(i, [int(v) for v in box], FACE_LABELS[int(np.argmax(p))], rounded(FACE_LABELS, p))
+                            for i, (box, p) in zip(ids, faces)
+                        ],
+                        dropped_faces=dropped,
+                    )
+                )
+            report("faces", min(1.0, len(result.frames) / times_total))
+
+        chunk: list[tuple[int, float, np.ndarray]] = []
+        decoded = 0
+        for item in _with_end(frames):
+            if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval):
+                images = [img for _, _, img in chunk]
+                job = pool.submit(analyze_chunk, images, models, settings)
+                pending.append(([(i, t) for i, t, _ in chunk], images if keep_faces else [None] * len(images), job))
+                chunk = []
+            if item is not None:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                chunk.append(item)
+                decoded += 1
+                report("decode", min(1.0, decoded / times_total))
+            while len(pending) > max(1, settings.workers) or (item is None and pending):
+                collect(*pending.pop(0))
+    if kind == "video" and 0 < len(result.frames) < times_total:
+        result.notes.append(
+            f"{times_total} frames were asked for, but the video has only {len(result.frames)} distinct frames at "
+            "those times; each was analysed once"
+        )
+
+
+def _with_end(items: Iterable) -> Iterable:
+    """Yield the items, then None."""
+    yield from items
+    yield None
+
+
+def _analyze_audio(
+    path: Path, settings: Settings, models: Models, result: Result, report: Progress, collector: Sink | None
+) -> None:
+    from emotion.voice import process as audio
+
+    report("audio", 0.0)
+    try:
+        sink = collector.voice if collector is not None else None
+        result.audio = audio.process_file(path, settings, models.voice, sink)
+    except (audio.AudioError, ModelError) as exc:
+        if result.kind == "audio":
+            raise MediaError(str(exc)) from None
+        result.audio = AudioResult(note=str(exc))
+    if result.kind == "audio" and result.audio.segments:
+        result.duration = result.audio.segments[-1].end
+    report("audio", 1.0)

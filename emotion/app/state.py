@@ -1,0 +1,82 @@
+"""State the app's pages share: models cached once per server, settings and results per session.
+
+Settings live in ``st.session_state`` under ``cfg_<field>`` keys, one per :class:`~emotion.settings.Settings`
+field (plus the sampling mode and the brightness range, two widgets that each stand for two fields), so they last
+for the whole session on every page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import streamlit as st
+
+from emotion.analysis.pipeline import Models
+from emotion.settings import Settings
+from emotion.storage.history import History
+
+ANALYSES = "analyses"
+"""Session key of the analysed uploads: upload id -> :class:`~emotion.analysis.batch.Analysis`."""
+
+
+@st.cache_resource(show_spinner="Loading the face models (once per server)…", max_entries=4)
+def load_models(face_backend: str, detector: str) -> Models:
+    """Load and cache the models for one face backend and detector; the voice model loads on first use."""
+    return Models.load(Settings(face_backend=face_backend, detector=detector))
+
+
+def models_for(settings: Settings) -> Models:
+    """Return the cached models for ``settings`` (raises ``ModelUnavailable`` with a message to show)."""
+    return load_models(settings.face_backend, settings.detector)
+
+
+def defaults() -> dict[str, Any]:
+    """Return every setting's default, keyed as in ``st.session_state``."""
+    base = Settings()
+    values = {f"cfg_{f.name}": getattr(base, f.name) for f in dataclasses.fields(Settings)}
+    values["cfg_sampling"] = "fps" if base.fps > 0 else "frames"
+    values["cfg_fps"] = base.fps if base.fps > 0 else 2.0
+    values["cfg_brightness"] = (float(base.min_brightness), float(base.max_brightness))
+    return values
+
+
+def init() -> None:
+    """Put the default settings into the session once, and start the session's result list."""
+    for key, value in defaults().items():
+        st.session_state.setdefault(key, value)
+    st.session_state.setdefault(ANALYSES, {})
+
+
+def reset_settings() -> None:
+    """Set every setting back to its default (a button callback)."""
+    for key, value in defaults().items():
+        st.session_state[key] = value
+
+
+def current_settings() -> Settings:
+    """Return the session's settings."""
+    init()
+    state = st.session_state
+    values = {f.name: state.get(f"cfg_{f.name}") for f in dataclasses.fields(Settings)}
+    values["fps"] = float(state["cfg_fps"]) if state["cfg_sampling"] == "fps" else 0.0
+    values["min_brightness"], values["max_brightness"] = (float(v) for v in state["cfg_brightness"])
+    return Settings.from_dict({k: v for k, v in values.items() if v is not None})
+
+
+def history() -> History:
+    """Return the History database (under the data dir)."""
+    return History()
+
+
+def analyses() -> dict[str, Any]:
+    """Return the session's analysed uploads in the order they were analysed."""
+    init()
+    return st.session_state[ANALYSES]
+
+
+def add_analysis(key: str, entry: Any) -> None:
+    """Store one analysed upload under its upload id (a re-analysis moves it to the end)."""
+    items = analyses()
+    items.pop(key, None)
+    items[key] = entry

@@ -1,0 +1,152 @@
+"""Background retrains: one process per modality, a lock, and a progress file the pages read.
+
+:func:`start` runs :func:`retrain` in a separate process (``python -m emotion retrain``) so it never blocks a
+page; :func:`status` reads its progress file. A lock held by that process means a killed retrain is simply
+over: the registry is written last, so the old model keeps serving and nothing in the store is touched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from emotion.errors import RetrainError
+from emotion.files import write_text
+from emotion.learning.retrain import MODALITIES, retrain_face, retrain_voice
+from emotion.settings import data_dir
+from emotion.storage.learning_store import LearningStore
+
+
+def _jobs() -> Path:
+    path = data_dir() / "retrain"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _lock(modality: str) -> Iterator[None]:
+    """Hold the modality's retrain lock; released by the OS even if the process is killed."""
+    with open(_jobs() / f"{modality}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RetrainError(f"a {modality} retrain is already running") from None
+        yield
+
+
+def running(modality: str) -> bool:
+    """Whether a retrain of ``modality`` holds its lock now."""
+    try:
+        with _lock(modality):
+            return False
+    except RetrainError:
+        return True
+
+
+def _write_status(modality: str, **fields: Any) -> None:
+    text = json.dumps({"modality": modality, "updated": time.time(), **fields})
+    write_text(_jobs() / f"{modality}.json", text)
+
+
+def _just_started(info: dict) -> bool:
+    """A job is given 15 s to start and take its lock before a missing lock means it died."""
+    return time.time() - float(info.get("updated", 0)) < 15
+
+
+def status(modality: str) -> dict:
+    """The last retrain's progress.
+
+    Returns:
+        ``state`` (idle, running, done, failed, interrupted), ``stage``, ``fraction``, ``message`` and, when done,
+        ``result``.
+    """
+    try:
+        info = json.loads((_jobs() / f"{modality}.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        info = {"state": "idle"}
+    if info.get("state") == "running" and not _just_started(info) and not running(modality):
+        info.update(state="interrupted", message="the retrain stopped before it finished; the old model is serving")
+    return info
+
+
+def retrain(modality: str, store: LearningStore | None = None) -> dict:
+    """Retrain one modality in this process, holding its lock and writing its progress file.
+
+    Raises:
+        RetrainError: Another retrain of it is running, or it has nothing to learn from.
+    """
+    store = store or LearningStore()
+    fit = {"voice": retrain_voice, "face": retrain_face}[modality]
+    with _lock(modality):
+        started = time.time()
+
+        def report(stage: str, fraction: float) -> None:
+            _write_status(modality, state="running", stage=stage, fraction=fraction, started=started, pid=os.getpid())
+
+        report("starting", 0.0)
+        try:
+            result = fit(store, report=report)
+        except Exception as exc:
+            _write_status(modality, state="failed", message=str(exc), started=started, finished=time.time())
+            raise
+        result["seconds"] = round(time.time() - started, 1)
+        _write_status(modality, state="done", fraction=1.0, message=result["message"], result=result,
+                      started=started, finished=time.time())
+        return result
+
+
+def start(modality: str) -> bool:
+    """Start a retrain of ``modality`` in a separate process. Returns False if one is already running."""
+    info = status(modality)
+    if running(modality) or (info.get("state") == "running" and _just_started(info)):
+        return False
+    _write_status(modality, state="running", stage="starting", fraction=0.0, started=time.time())
+    log = open(_jobs() / f"{modality}.log", "w")  # noqa: SIM115 - the child owns it
+    subprocess.Popen(
+        [sys.executable, "-m", "emotion", "retrain", "--modality", modality],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    log.close()
+    return True
+
+
+def stop(modality: str) -> bool:
+    """Stop a running retrain of ``modality`` (its model is not saved). Returns whether one was running."""
+    import signal
+
+    pid = status(modality).get("pid")
+    if not running(modality) or not pid:
+        return False
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(100):
+        if not running(modality):
+            break
+        time.sleep(0.1)
+    return True
+
+
+def new_labels(modality: str, store: LearningStore) -> int:
+    """Labels (human and collected) gathered since the modality's last retrain started."""
+    return store.count(modality, since=float(status(modality).get("started", 0.0)), human_only=False)
+
+
+def maybe_start(store: LearningStore, every: int) -> list[str]:
+    """Start a background retrain of each modality with at least ``every`` new labels (0 disables).
+
+    Returns:
+        The modalities started.
+    """
+    if every <= 0:
+        return []
+    return [m for m in MODALITIES if new_labels(m, store) >= every and start(m)]

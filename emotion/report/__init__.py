@@ -1,0 +1,7 @@
+"""Reporting: figures, tables, annotated media, exports and the engagement score of a result.
+
+Modules: ``views`` (plotly figures and pandas tables), ``annotate`` (the annotated image and video), ``export``
+(JSON and CSV), ``engagement`` (the documented heuristic).
+
+May import: ``record``, ``labels``, ``media``, ``files``, ``settings``. Never Streamlit: the app lays these out.
+"""

@@ -1,0 +1,278 @@
+"""Drawing results onto pictures: annotated images, face thumbnails and annotated videos.
+
+Annotated videos are H.264 (yuv420p, ``+faststart``) MP4 files that play in browsers. They are
+written with PyAV, whose wheel bundles FFmpeg and libx264, so no system ffmpeg is needed; the
+source's audio is copied when it is AAC and re-encoded to AAC otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotion.media import MediaError, iter_video_frames, read_image
+from emotion.record import Face, Result
+
+_BGR: dict[str, tuple[int, int, int]] = {
+    "angry": (40, 39, 214),
+    "disgust": (35, 142, 107),
+    "fear": (189, 103, 148),
+    "happy": (1, 183, 242),
+    "sad": (180, 119, 31),
+    "surprise": (14, 127, 255),
+    "neutral": (140, 140, 140),
+}
+H264_ENCODERS = ("libx264", "h264", "libopenh264")
+"""Encoders tried in order for annotated videos."""
+
+
+def draw_faces(bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """Return a copy of a BGR image with each face's box and "#id emotion NN%" label drawn on.
+
+    Line width and text size follow the image and face sizes, so labels stay readable on small and 4K
+    frames. A label goes above its box, or below it when that would cover another face's label.
+    """
+    out = bgr.copy()
+    side = max(out.shape[:2])
+    thick = max(1, round(side / 500))
+    placed: list[tuple[int, int, int, int]] = []
+    for face in faces:  # boxes first, so no box line crosses a label
+        x, y, w, h = (int(v) for v in face.box)
+        cv2.rectangle(out, (x, y), (x + w, y + h), _BGR.get(face.emotion, (255, 255, 255)), thick + 1, cv2.LINE_AA)
+    for face in faces:
+        x, y, w, h = (int(v) for v in face.box)
+        col = _BGR.get(face.emotion, (255, 255, 255))
+        text = f"#{face.id} {face.emotion} {face.scores.get(face.emotion, 0.0):.0%}"
+        scale = min(max(0.45, side / 1100), max(0.4, w / 190))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        above = (x, y - th - base - 6, x + tw + 6, y)
+        below = (x, y + h, x + tw + 6, y + h + th + base + 6)
+        box = above if above[1] >= 0 and not any(_overlap(above, p) for p in placed) else below
+        placed.append(box)
+        cv2.rectangle(out, box[:2], box[2:], col, -1)
+        lum = 0.114 * col[0] + 0.587 * col[1] + 0.299 * col[2]
+        ink = (0, 0, 0) if lum > 150 else (255, 255, 255)
+        cv2.putText(out, text, (x + 3, box[3] - base - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, thick, cv2.LINE_AA)
+    return out
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def jpeg_base64(bgr: np.ndarray, max_side: int = 0, quality: int = 85) -> str:
+    """Return a BGR image as a base64 JPEG, shrunk so its longer side is at most ``max_side`` (0: as is)."""
+    if max_side and max(bgr.shape[:2]) > max_side:
+        s = max_side / max(bgr.shape[:2])
+        size = (max(1, round(bgr.shape[1] * s)), max(1, round(bgr.shape[0] * s)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode the image as JPEG")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def annotated_image(path: str | Path, result: Result, max_side: int = 1280) -> str:
+    """Return the analysed image with its faces drawn on, as a base64 JPEG."""
+    faces = result.frames[0].faces if result.frames else []
+    return jpeg_base64(draw_faces(read_image(path), faces), max_side)
+
+
+def face_thumbnails(path: str | Path, result: Result, size: int = 96) -> dict[str, str]:
+    """Crop one square thumbnail per tracked face id from the media file, as base64 JPEGs.
+
+    Each id's thumbnail comes from the sampled frame where its box is largest. Video frames are
+    re-read with :func:`emotion.media.iter_video_frames` in one pass.
+
+    Returns:
+        Face id (as a string, JSON-friendly) to base64 JPEG; empty when no face was kept.
+    """
+    best: dict[int, tuple[float, Face]] = {}
+    for fr in result.frames:
+        for face in fr.faces:
+            if face.id not in best or face.box[2] * face.box[3] > best[face.id][1].box[2] * best[face.id][1].box[3]:
+                best[face.id] = (fr.t, face)
+    if not best:
+        return {}
+    if result.kind == "image":
+        images = {0.0: read_image(path)}
+    else:
+        times = sorted({t for t, _ in best.values()})
+        images = {t: img for t, (_, _, img) in zip(times, iter_video_frames(path, times))}
+    thumbs = {}
+    for face_id, (t, face) in sorted(best.items()):
+        img = images.get(t if result.kind != "image" else 0.0)
+        if img is None:
+            continue
+        thumbs[str(face_id)] = jpeg_base64(_square(img, face.box, size), 0, 90)
+    return thumbs
+
+
+def _square(img: np.ndarray, box: list[int], size: int) -> np.ndarray:
+    """Return a square crop around a box with a 15% margin, resized to ``size``."""
+    x, y, w, h = box
+    side = round(max(w, h) * 1.3)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    crop = img[y0 : y0 + side, x0 : x0 + side]
+    if crop.size == 0:
+        crop = img
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _faces_at(result: Result) -> Callable[[float], list[Face]]:
+    """Return a lookup time -> faces of the nearest sampled frame, or none when no sample is near.
+
+    A sample counts for the frames up to one sampling step away, so frames past the analysed part of a
+    video (``max_duration``) get no boxes.
+    """
+    frames = sorted(result.frames, key=lambda fr: fr.t)
+    times = [fr.t for fr in frames]
+    steps = np.diff(times)
+    reach = float(np.median(steps)) if len(steps) else float("inf")
+
+    def lookup(t: float) -> list[Face]:
+        if not times:
+            return []
+        i = bisect.bisect_left(times, t)
+        near = min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: abs(times[j] - t))
+        return frames[near].faces if abs(times[near] - t) <= reach else []
+
+    return lookup
+
+
+def h264_encoder() -> str:
+    """Return the first H.264 encoder that PyAV's FFmpeg has.
+
+    Raises:
+        MediaError: If none of :data:`H264_ENCODERS` is available.
+    """
+    import av
+
+    for name in H264_ENCODERS:
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # noqa: BLE001, S112 - av raises UnknownCodecError or ValueError by version
+            continue
+    raise MediaError("no H.264 encoder in PyAV's FFmpeg (tried " + ", ".join(H264_ENCODERS) + ")")
+
+
+def annotate_video(
+    src_path: str | Path,
+    result: Result,
+    dst_path: str | Path,
+    max_side: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> Path:
+    """Write a copy of a video with each face's box and label drawn on every frame.
+
+    Every frame shows the faces of the nearest sampled frame (so the boxes hold between samples).
+    The output is H.264 in yuv420p with the index at the front (``+faststart``), so browsers can
+    play it while it downloads. The first audio stream is copied when it is AAC and re-encoded to
+    AAC otherwise.
+
+    Args:
+        src_path: The analysed video.
+        result: Its result record.
+        dst_path: The MP4 file to write.
+        max_side: If > 0, frames larger than this are shrunk to it (smaller, faster files).
+        progress: Called with the fraction of frames written.
+
+    Returns:
+        ``dst_path``.
+
+    Raises:
+        MediaError: If the source cannot be decoded or no H.264 encoder exists.
+    """
+    import av
+
+    from emotion.media import frame_to_bgr
+
+    src_path, dst_path = Path(src_path), Path(dst_path)
+    faces_at = _faces_at(result)
+    first = next(iter(iter_video_frames(src_path, [0.0], max_side)), None)
+    if first is None:
+        raise MediaError("the video holds no decodable frames")
+    try:
+        src = av.open(str(src_path))
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise MediaError(f"not a readable video ({str(exc).splitlines()[0][:120]})") from None
+    with src:
+        if not src.streams.video:
+            raise MediaError("the file has no video stream")
+        vin = src.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = src.streams.audio[0] if src.streams.audio else None
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        total = max(1, int(vin.frames or float(result.duration or 0) * float(rate)))
+        with av.open(str(dst_path), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
+            vout = _video_stream(dst, first[2], rate)
+            aout, resampler, copy_audio = None, None, False
+            if ain is not None:
+                copy_audio = ain.codec_context.name == "aac"
+                if copy_audio:
+                    aout = dst.add_stream_from_template(ain)
+                else:
+                    aout = dst.add_stream("aac", rate=ain.codec_context.sample_rate or 44100)
+                    aout.layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
+                    resampler = av.AudioResampler(format="fltp", layout=aout.layout, rate=aout.rate)
+            streams = [vin] + ([ain] if ain is not None else [])
+            written = 0
+            for packet in src.demux(*streams):
+                if packet.stream is ain:
+                    assert aout is not None  # ain has an output stream
+                    if copy_audio:
+                        if packet.dts is not None:
+                            packet.stream = aout
+                            dst.mux(packet)
+                        continue
+                    assert resampler is not None  # made when the audio is not copied
+                    for frame in _decode(packet):
+                        for sound in resampler.resample(frame):
+                            sound.pts = None
+                            dst.mux(aout.encode(sound))
+                    continue
+                for frame in _decode(packet):
+                    img = frame_to_bgr(frame, max_side)
+                    t = float(frame.time) if frame.time is not None else written / float(rate)
+                    img = draw_faces(img, faces_at(t))
+                    h, w = vout.codec_context.height, vout.codec_context.width
+                    if img.shape[:2] != (h, w):
+                        img = img[:h, :w]
+                    out = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+                    out.pts = written
+                    dst.mux(vout.encode(out))
+                    written += 1
+                    if progress is not None and written % 10 == 0:
+                        progress(min(1.0, written / total))
+            dst.mux(vout.encode(None))
+            if resampler is not None and aout is not None:
+                dst.mux(aout.encode(None))
+    if progress is not None:
+        progress(1.0)
+    return dst_path
+
+
+def _decode(packet):  # noqa: ANN001, ANN202 - av types
+    import av
+
+    try:
+        return packet.decode()
+    except av.error.FFmpegError:  # a damaged packet: skip it, keep the rest of the video
+        return []
+
+
+def _video_stream(dst, img: np.ndarray, rate: Fraction):  # noqa: ANN001, ANN202 - av types
+    stream = dst.add_stream(h264_encoder(), rate=rate)
+    stream.width, stream.height = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.time_base = Fraction(1, 1) / rate
+    stream.options = {"crf": "23", "preset": "veryfast"}
+    return stream

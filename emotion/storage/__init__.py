@@ -1,0 +1,7 @@
+"""Storage: what the studio keeps on disk, all under the data dir.
+
+Modules: ``history`` (every analysis, SQLite), ``learning_store`` (kept faces, voice segments and corrections,
+SQLite), ``versions`` (learned model versions and the active one), ``cards`` (model cards).
+
+May import: ``record``, ``settings``, ``files``, ``errors``. Never Streamlit, never the models.
+"""

@@ -1,0 +1,361 @@
+"""Voice emotion model: acoustic features, the classifier, and safe load/save.
+
+The model reads OpenSMILE functionals of a loudness-normalised signal (see :func:`extract_features`) and
+predicts one of :data:`emotion.labels.VOICE_LABELS`. The shipped model lives in ``models/voice_svm.skops``
+with a JSON sidecar (``voice_svm.json``) holding its sha256, feature set and training metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.decomposition import PCA
+from sklearn.feature_selection import SelectFromModel, SelectKBest, VarianceThreshold, f_classif
+from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+from sklearn.preprocessing import Normalizer, StandardScaler
+from sklearn.svm import SVC, LinearSVC
+
+from emotion import files, settings
+from emotion.errors import ModelError
+
+SR = 16000
+DEFAULT_MODEL_NAME = "voice_svm"
+FEATURE_SETS = {"compare": "ComParE_2016", "egemaps": "eGeMAPSv02"}
+TARGET_DBFS = -23.0
+"""Level (dBFS RMS over active frames) every signal is scaled to before feature extraction."""
+
+# ----------------------------------------------------------------------------------------------------------------
+# Signal helpers and features
+
+
+def frame_db(signal: np.ndarray, sr: int = SR, frame: float = 0.025, hop: float = 0.010) -> np.ndarray:
+    """Return the RMS level of each frame in dBFS.
+
+    Args:
+        signal: Mono float signal in [-1, 1].
+        sr: Sampling rate in Hz.
+        frame: Frame length in seconds.
+        hop: Frame hop in seconds.
+
+    Returns:
+        One dB value per frame (-120 for digital silence); empty for signals shorter than a frame.
+    """
+    n, h = int(frame * sr), int(hop * sr)
+    if len(signal) < n:
+        return np.zeros(0, dtype=np.float32)
+    count = (len(signal) - n) // h + 1
+    power = np.empty(count, np.float32)
+    block = 100_000  # frames (about 17 min at 10 ms) per step, so a long signal is never squared whole
+    for f0 in range(0, count, block):
+        f1 = min(count, f0 + block)
+        part = signal[f0 * h : (f1 - 1) * h + n].astype(np.float32) ** 2
+        power[f0:f1] = np.lib.stride_tricks.sliding_window_view(part, n)[::h].mean(axis=1)
+    return (10.0 * np.log10(power + 1e-12)).astype(np.float32)
+
+
+def normalise_loudness(signal: np.ndarray, sr: int = SR, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
+    """Scale a signal so its active frames have a fixed RMS level.
+
+    Active frames are those within 30 dB of the loudest frame, so pauses do not lower the estimate.
+    This removes the recording gain, which otherwise dominates the energy features.
+
+    Args:
+        signal: Mono float signal.
+        sr: Sampling rate in Hz.
+        target_dbfs: Level of the active frames after scaling.
+
+    Returns:
+        The scaled float32 signal (unchanged if it is silent), clipped to [-1, 1) because OpenSMILE converts it to
+        16-bit integers, where larger values would wrap around.
+    """
+    db = frame_db(signal, sr)
+    if db.size == 0 or db.max() < -100:
+        return signal.astype(np.float32)
+    active = db[db > db.max() - 30.0]
+    level = 10.0 * np.log10(np.mean(10.0 ** (active / 10.0)))
+    return np.clip(signal * 10.0 ** ((target_dbfs - level) / 20.0), -1.0, 32767 / 32768).astype(np.float32)
+
+
+@cache
+def _smile(feature_set: str) -> Any:
+    import opensmile
+
+    return opensmile.Smile(
+        feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set]),
+        feature_level=opensmile.FeatureLevel.Functionals,
+    )
+
+
+def feature_names(feature_sets: tuple[str, ...] = ("compare",)) -> list[str]:
+    """Return the feature names of the given sets, in extraction order."""
+    return [f"{s}:{n}" for s in feature_sets for n in _smile(s).feature_names]
+
+
+def extract_features(
+    signal: np.ndarray, sr: int = SR, feature_sets: tuple[str, ...] = ("compare",), normalise: bool = True
+) -> np.ndarray:
+    """Return OpenSMILE functionals of one signal.
+
+    Args:
+        signal: Mono float signal.
+        sr: Sampling rate in Hz (16000 expected).
+        feature_sets: Any of "compare" (ComParE_2016, 6373 values) and "egemaps" (eGeMAPSv02, 88 values).
+        normalise: Loudness-normalise the signal first (what the shipped model expects).
+
+    Returns:
+        A float32 vector, the sets concatenated in the given order.
+    """
+    x = normalise_loudness(signal, sr) if normalise else np.clip(signal, -1.0, 32767 / 32768).astype(np.float32)
+    parts = []
+    for name in feature_sets:
+        parts.append(_smile(name).process_signal(x, sr).to_numpy(dtype=np.float32).ravel())
+    return np.nan_to_num(np.concatenate(parts), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Classifier
+
+
+class Clip(BaseEstimator):
+    """Clip standardised features to [-limit, limit] so one odd value cannot dominate an RBF kernel."""
+
+    def __init__(self, limit: float = 5.0) -> None:
+        self.limit = limit
+
+    def fit(self, X: np.ndarray, y: Any = None) -> Clip:
+        """Nothing to learn."""
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return the clipped features."""
+        return np.clip(X, -self.limit, self.limit) if self.limit else X
+
+
+class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
+    """Scaler -> clip -> feature selection -> SMOTE -> (unit norm) -> RBF SVC, with cross-validated probabilities.
+
+    Args:
+        selector: "anova" (SelectKBest f_classif), "l1" (L1 linear SVM, top ``k``), "pca" or "none".
+        k: Features (or components) kept by the selector.
+        C: SVC regularisation (overridden by the grid search when ``param_grid`` is given).
+        gamma: SVC kernel width ("scale" or a float).
+        clip: Limit for standardised features (0 disables).
+        unit_norm: Scale each row of selected features to unit length, so the RBF kernel compares directions
+            (cosine-like). An input far from all training data is then judged by the direction of its
+            deviation instead of collapsing onto the class with the largest SVM bias.
+        smote: Oversample minority classes with SMOTE inside the pipeline (training folds only).
+        param_grid: Grid over the pipeline's step parameters (e.g. ``{"svc__C": [3, 10, 30]}``); None skips it.
+        cv: Folds for the grid search and the calibration (grouped when ``fit`` gets ``groups``).
+        feature_sets: The OpenSMILE sets the model reads (passed to :func:`extract_features`).
+        random_state: Seed for SMOTE and the fold shuffles.
+        n_jobs: Parallel jobs of the grid search.
+
+    Probabilities come from ``CalibratedClassifierCV(..., method="sigmoid", ensemble=False)``: sigmoids fitted on
+    out-of-fold decision values, then one SVC fitted on all data (not the deprecated ``SVC(probability=True)``).
+    """
+
+    def __init__(
+        self,
+        selector: str = "anova",
+        k: int = 500,
+        C: float = 10.0,
+        gamma: str | float = "scale",
+        clip: float = 5.0,
+        unit_norm: bool = False,
+        smote: bool = True,
+        param_grid: dict[str, list[Any]] | None = None,
+        cv: int = 5,
+        feature_sets: tuple[str, ...] = ("compare", "egemaps"),
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.selector = selector
+        self.k = k
+        self.C = C
+        self.gamma = gamma
+        self.clip = clip
+        self.unit_norm = unit_norm
+        self.smote = smote
+        self.param_grid = param_grid
+        self.cv = cv
+        self.feature_sets = feature_sets
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _pipeline(self, n_features: int, memory: str | None = None) -> Any:
+        from imblearn.over_sampling import SMOTE
+        from imblearn.pipeline import Pipeline
+
+        k = min(self.k, n_features)
+        select: Any = {
+            "anova": lambda: SelectKBest(f_classif, k=k),
+            "l1": lambda: SelectFromModel(
+                LinearSVC(penalty="l1", C=0.05, dual=False, max_iter=5000), threshold=-np.inf, max_features=k
+            ),
+            "pca": lambda: PCA(n_components=k, random_state=self.random_state),
+            "none": lambda: "passthrough",
+        }[self.selector]()
+        steps = [("const", VarianceThreshold()), ("scale", StandardScaler()), ("clip", Clip(self.clip))]
+        steps.append(("select", select))
+        if self.smote:
+            steps.append(("smote", SMOTE(random_state=self.random_state)))
+        if self.unit_norm:  # after SMOTE, so the SVC only ever sees unit-length rows
+            steps.append(("unit", Normalizer()))
+        steps.append(("svc", SVC(kernel="rbf", C=self.C, gamma=self.gamma, class_weight="balanced")))
+        return Pipeline(steps, memory=memory)
+
+    def _splits(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> list[Any]:
+        if groups is not None and len(np.unique(groups)) >= self.cv:
+            return list(GroupKFold(n_splits=self.cv).split(X, y, groups))
+        return list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(X, y))
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> VoiceEmotionClassifier:
+        """Fit the pipeline (after an optional grid search) and its probability calibration.
+
+        Args:
+            X: Features, one row per clip.
+            y: Emotion labels.
+            groups: Speaker ids; when given, every inner split keeps speakers apart.
+        """
+        import tempfile
+
+        X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
+        splits = self._splits(X, y, groups)
+        self.best_params_: dict[str, Any] = {}
+        with tempfile.TemporaryDirectory(prefix="voice_fit_") as cache:  # feature selection is fitted once per fold
+            pipe = self._pipeline(X.shape[1], memory=cache)
+            if self.param_grid:
+                search = GridSearchCV(pipe, self.param_grid, cv=splits, n_jobs=self.n_jobs, refit=False)
+                search.fit(X, y)
+                self.best_params_ = dict(search.best_params_)
+                pipe.set_params(**self.best_params_)
+            self.model_ = CalibratedClassifierCV(pipe, method="sigmoid", cv=splits, ensemble=False).fit(X, y)
+        for p in [self.model_.estimator] + [c.estimator for c in self.model_.calibrated_classifiers_]:
+            p.set_params(memory=None)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Return calibrated class probabilities (columns in ``classes_`` order)."""
+        return self.model_.predict_proba(np.asarray(X, dtype=np.float32))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Return the most probable label of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Safe persistence
+
+_cache: dict[tuple[str, int], VoiceEmotionClassifier] = {}
+
+
+def default_model_path() -> Path:
+    """The shipped voice model file."""
+    return settings.models_dir() / f"{DEFAULT_MODEL_NAME}.skops"
+
+
+def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
+    """Write a fitted model with skops (no pickle), compressed."""
+    import zipfile
+
+    import skops.io as sio
+
+    sio.dump(model, Path(path), compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
+def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Save a fitted model with skops (no pickle) and a JSON sidecar holding its sha256 and metadata.
+
+    Args:
+        model: The fitted classifier.
+        path: Target ``.skops`` file; the sidecar is the same path with ``.json``.
+        meta: Extra metadata for the sidecar (metrics, data source, ...).
+
+    Returns:
+        The path of the model file.
+    """
+    import skops.io as sio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dump_voice_model(model, path)
+    sidecar = {
+        "format": "skops",
+        "sha256": files.sha256(path),
+        "feature_sets": list(model.feature_sets),
+        "classes": [str(c) for c in model.classes_],
+        "trusted_types": sorted(sio.get_untrusted_types(file=path)),
+        **(meta or {}),
+    }
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    return path
+
+
+TRUSTED_PREFIXES = ("sklearn.", "imblearn.", "emotion.voice.model.")
+"""Modules whose types a model file may name; anything else is refused at load time."""
+
+
+def load_voice_model(path: str | Path | None = None, sha256: str | None = None) -> VoiceEmotionClassifier:
+    """Load a voice model saved by :func:`save_voice_model` (the shipped default when ``path`` is None).
+
+    The file's sha256 must match ``sha256`` or, when that is None, its JSON sidecar; and it may only name
+    scikit-learn, imbalanced-learn and this module's types. Loaded models are cached by path and modification time.
+
+    Raises:
+        ModelError: The model or its sidecar is missing, the checksum does not match, or the file names a type
+            outside the trusted modules.
+    """
+    import skops.io as sio
+
+    path = Path(path) if path else default_model_path()
+    sidecar = path.with_suffix(".json")
+    if not path.is_file():
+        raise ModelError(f"voice model not found: {path} (train it with `python -m training.train_audio`)")
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key in _cache:
+        return _cache[key]
+    if sha256 is None:
+        if not sidecar.is_file():
+            raise ModelError(f"voice model sidecar not found: {sidecar} (it holds the model's checksum)")
+        sha256 = json.loads(sidecar.read_text()).get("sha256")
+    if files.sha256(path) != sha256:
+        raise ModelError(f"voice model checksum mismatch: {path.name} does not match its record, not loading it")
+    untrusted = sio.get_untrusted_types(file=path)
+    bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if bad:
+        raise ModelError(f"voice model {path.name} names untrusted types: {', '.join(bad)}")
+    model = sio.load(path, trusted=untrusted)
+    if not isinstance(model, VoiceEmotionClassifier):
+        raise ModelError(f"{path.name} is not a voice emotion model")
+    _cache.clear()
+    _cache[key] = model
+    return model
+
+
+def load_active_voice_model() -> tuple[VoiceEmotionClassifier, str, str | None]:
+    """Load the active voice model version (see :mod:`emotion.storage.versions`), or the shipped one.
+
+    A missing or damaged version falls back to the last good one, then to the shipped model.
+
+    Returns:
+        The model, the version that serves ("base" for the shipped one), and a message when a fallback was
+        taken (None otherwise).
+    """
+    from emotion.storage.versions import BASE, Registry
+
+    registry = Registry("voice")
+    version, path, message = registry.active_file()
+    if path is not None:
+        entry = next(v for v in registry.versions() if v["version"] == version)
+        try:
+            return load_voice_model(path, sha256=entry["sha256"]), version, message
+        except ModelError as exc:
+            message = f"voice model {version} could not be loaded ({exc}); using the shipped model"
+    return load_voice_model(), BASE, message
