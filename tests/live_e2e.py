@@ -1,4 +1,4 @@
-"""Live page end to end, run inside a private network namespace by tests/test_live_browser.py.
+"""Live page end to end, run inside a private network namespace by tests/e2e/test_live_browser.py.
 
 Starts the app, opens the Live page in headless Chromium with a fake camera playing a real face,
 presses Start, waits for the rolling tracker to show an emotion, saves a screenshot and prints a

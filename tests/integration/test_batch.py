@@ -21,6 +21,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "emotion", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_keep_then_delete_leaves_nothing_and_a_rerun_keeps_nothing_twice(tmp_path):
     image = str(need(MEDIA / "multi_face.jpg"))
     out = tmp_path / "r.json"
@@ -48,6 +49,7 @@ def test_cli_keep_then_delete_leaves_nothing_and_a_rerun_keeps_nothing_twice(tmp
     assert missing.returncode == 2 and "no analysis with id 1" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_cli_keep_needs_save_and_flags_come_from_settings():
     image = str(need(MEDIA / "multi_face.jpg"))
     refused = cli("analyze", image, "--keep", "--no-save", "--quiet")

@@ -13,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 from emotion.labels import FACE_LABELS, VOICE_LABELS
 from tests.app_support import MEDIA, RAVDESS_CLIP, ROOT, shown, voice_error
 
+pytestmark = [pytest.mark.needs_data]
+
 TIMEOUT = 180
 
 
@@ -111,6 +113,7 @@ def test_image_upload_shows_faces_boxes_and_exports(at):
     assert not at.error
 
 
+@pytest.mark.slow
 def test_video_upload_timeline_and_annotated_video(at):
     voice = set_voice(at)
     upload(at, media("single_face.mp4", "video/mp4"))
@@ -198,6 +201,7 @@ def test_history_reopen_and_delete(at):
     assert len(at.selectbox(key="history_pick").options) == 1
 
 
+@pytest.mark.slow
 def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_path):
     from emotion.learning.review import corrections
     from emotion.storage.learning_store import LearningStore
@@ -230,6 +234,7 @@ def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_p
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_delete_all_stored_data(at, tmp_path):
     from emotion.storage.learning_store import LearningStore
 

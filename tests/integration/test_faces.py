@@ -10,6 +10,8 @@ from emotion.analysis.pipeline import analyze_file
 from emotion.settings import Settings
 from tests.conftest import DATA, need
 
+pytestmark = [pytest.mark.needs_data]
+
 NO_AUDIO = Settings(audio=False)
 
 
@@ -69,6 +71,7 @@ def test_fps_sampling(media, models):
     assert len(result.frames) == 12  # 2.4 s at 5 fps
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_workers(media, models):
     one = analyze_file(media / "face_noface.mov", Settings(audio=False, workers=1), models).to_dict()
     three = analyze_file(media / "face_noface.mov", Settings(audio=False, workers=3), models).to_dict()
@@ -106,6 +109,7 @@ def test_quality_filters_say_why(media, models, settings, reason):
 @pytest.mark.parametrize(
     ("suffix", "codec"), [(".webm", "libvpx"), (".avi", "mpeg4"), (".mov", "libx264"), (".mkv", "mjpeg")]
 )
+@pytest.mark.slow
 def test_video_containers(tmp_path, media, models, suffix, codec):
     from tests.media_tools import transcode
 

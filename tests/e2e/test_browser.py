@@ -19,6 +19,8 @@ import pytest
 
 from tests.app_support import MEDIA, ROOT, voice_error
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.needs_data]
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",

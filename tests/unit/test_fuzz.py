@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from emotion.media import MediaError, probe_video, read_image
 from emotion.record import Result
 from emotion.settings import Settings
 from emotion.voice.process import AudioError, load_audio
+
+pytestmark = [pytest.mark.needs_data]
 
 BUDGET = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")),
@@ -56,6 +59,7 @@ json_values = st.recursive(
 
 @BUDGET
 @given(data=st.dictionaries(st.sampled_from(["file", "kind", "frames", "audio", "summary", "error"]), json_values))
+@pytest.mark.slow
 def test_record_loader_rejects_garbage_cleanly(data):
     try:
         record = Result.from_dict(json.loads(json.dumps(data)))
@@ -79,6 +83,7 @@ def test_random_bytes_never_crash_the_audio_reader(tmp_path_factory, data, suffi
 
 @BUDGET
 @given(cut=st.integers(min_value=0, max_value=120_000))
+@pytest.mark.slow
 def test_truncated_audio_gives_a_record(models, cut):
     import tempfile
 

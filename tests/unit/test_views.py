@@ -36,6 +36,8 @@ from emotion.settings import Settings
 from emotion.storage.history import History, data_dir
 from tests.app_support import MEDIA
 
+pytestmark = [pytest.mark.needs_data]
+
 
 def need(path):
     if not path.exists():
@@ -262,6 +264,7 @@ def test_annotated_video_is_browser_h264_with_the_audio_kept(models, tmp_path):
     assert edge > 20
 
 
+@pytest.mark.slow
 def test_annotated_video_without_audio_has_no_audio_stream(models, tmp_path):
     src = tmp_path / "silent.mp4"
     with av.open(str(need(MEDIA / "single_face.mp4"))) as inp, av.open(str(src), "w") as out:

@@ -23,6 +23,8 @@ from emotion.settings import Settings
 from emotion.storage.history import History
 from emotion.storage.learning_store import Item, LearningStore
 
+pytestmark = [pytest.mark.needs_data]
+
 
 def big_result(i: int) -> Result:
     scores = {label: 1 / len(FACE_LABELS) for label in FACE_LABELS}
@@ -45,6 +47,7 @@ def _store_writer(path: str) -> None:
 
 
 @pytest.mark.parametrize("writer", [_history_writer, _store_writer])
+@pytest.mark.slow
 def test_a_writer_killed_mid_write_leaves_a_sound_database(tmp_path, writer):
     path = str(tmp_path / "db.sqlite")
     (History if writer is _history_writer else LearningStore)(path)

@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import MEDIA, ROOT, need
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.needs_data]
+
 
 def make_y4m(face: Path, out: Path) -> Path:
     import imageio_ffmpeg

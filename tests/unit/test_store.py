@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
+import pytest
 
 from emotion.labels import FACE_LABELS
 from emotion.storage.learning_store import Item, LearningStore
@@ -32,6 +33,7 @@ def _writer(path: str, worker: int, n: int) -> None:
         store.correct({item_id: "sad"})
 
 
+@pytest.mark.slow
 def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     path = str(tmp_path / "learning.sqlite")
     LearningStore(path)

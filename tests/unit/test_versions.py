@@ -9,6 +9,8 @@ from emotion.face.adapter import FaceAdapter, log_probs
 from emotion.labels import FACE_LABELS
 from emotion.storage.versions import BASE, Registry
 
+pytestmark = [pytest.mark.needs_data]
+
 
 def fer_outputs(models, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """Real base-model probabilities and true labels on FER2013 faces."""
@@ -53,6 +55,7 @@ def test_registry_versions_rollback_and_corrupt_fallback(tmp_path, models):
     assert not list(reg.folder.glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_models_cli_lists_and_rolls_back(tmp_path, models):
     import os
     import subprocess

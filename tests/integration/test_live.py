@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import av
 import numpy as np
+import pytest
 
 from emotion.analysis.live import LiveProcessor, RollingTracker, video_frame_callback
 from emotion.media import iter_video_frames, sample_times
+
+pytestmark = [pytest.mark.needs_data]
 
 
 def test_callback_draws_faces_and_feeds_the_tracker(media, models):

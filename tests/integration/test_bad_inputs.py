@@ -24,7 +24,9 @@ import pytest
 from tests import media_tools as mt
 from tests.app_support import shown as rendered
 from tests.conftest import MEDIA, ROOT, need
-from tests.test_app import at, upload  # noqa: F401 - the app fixture and upload helper of the app tests
+from tests.e2e.test_app import at, upload  # noqa: F401 - the app fixture and upload helper of the app tests
+
+pytestmark = [pytest.mark.needs_data]
 
 Check = Callable[[dict], str]
 """Asserts what a record must hold and returns the one-line message it shows for the case."""
@@ -220,6 +222,7 @@ def assert_clean(text: str) -> None:
 # The CLI
 
 
+@pytest.mark.slow
 def test_cli_batch_of_bad_inputs(matrix, tmp_path):
     out = tmp_path / "x.json"
     proc, _, _ = run_cli("analyze", *(c.file for c in matrix.values()), "--out", out, "--quiet")
@@ -240,6 +243,7 @@ def test_cli_batch_of_bad_inputs(matrix, tmp_path):
     assert len(lines) == failed + 2, lines  # nothing else on stderr: one line per bad file, where saved, the count
 
 
+@pytest.mark.slow
 def test_cli_two_hour_video_in_bounded_time(two_hours, tmp_path):
     """21 frames sampled over 2 hours: the decoder seeks to each sample instead of decoding all 72,000 frames."""
     out = tmp_path / "x.json"
@@ -256,6 +260,7 @@ def test_cli_two_hour_video_in_bounded_time(two_hours, tmp_path):
     assert wall < 60 and rss < 1024
 
 
+@pytest.mark.slow
 def test_sparse_samples_seek_and_give_the_same_frames(two_hours, monkeypatch):
     """Seeking to each of 21 samples over 2 hours yields exactly the frames that decoding straight through does."""
     from emotion import media
@@ -274,6 +279,7 @@ def test_sparse_samples_seek_and_give_the_same_frames(two_hours, monkeypatch):
     assert seek_s * 5 < straight_s
 
 
+@pytest.mark.slow
 def test_cli_two_hour_video_with_audio_memory(tmp_path):
     long = mt.long_video(need(MEDIA / "single_face.jpg"), tmp_path / "two_hours_audio.mp4", audio=True)
     proc, wall, rss = run_cli("analyze", long, "--out", tmp_path / "x.json", "--quiet")
@@ -341,6 +347,7 @@ def results(app) -> dict[str, dict]:
     return {e.result.file: e.result.to_dict() for e in app.session_state["analyses"].values()}
 
 
+@pytest.mark.slow
 def test_page_batch_of_bad_inputs(at, matrix, two_hours, tmp_path):  # noqa: F811
     from emotion.media import probe_video
 
@@ -373,12 +380,14 @@ def test_page_batch_of_bad_inputs(at, matrix, two_hours, tmp_path):  # noqa: F81
     assert_clean(page_text(at))
 
 
+@pytest.mark.slow
 def test_page_messages_name_the_upload(at, matrix):  # noqa: F811
     upload(at, *[(n, matrix[n].file.read_bytes(), matrix[n].mime) for n in ("no_audio.mp4", "random.wav")])
     text = page_text(at)
     assert "upload.mp4" not in text and "upload.wav" not in text and "emotion-upload-" not in text
 
 
+@pytest.mark.slow
 def test_page_odd_upload_names(at, tmp_path, monkeypatch):  # noqa: F811
     """Only the last part of a name is shown, non-ASCII kept; the copy goes to the private folder only."""
     private = tmp_path / "tmp" / "a" / "b"

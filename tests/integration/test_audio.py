@@ -15,11 +15,14 @@ from emotion.labels import VOICE_LABELS
 from emotion.settings import Settings
 from emotion.voice.model import default_model_path, load_voice_model
 from emotion.voice.process import AudioError, NoAudioTrackError, load_audio, process_file, process_signal, windows
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MEDIA = DATA / "media"
 RAVDESS = DATA / "ravdess"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
+pytestmark = [
+    pytest.mark.needs_data,
+    pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,7 @@ def write_video(path: Path, audio: np.ndarray | None = None, sr: int = 16000, se
     return path
 
 
+@pytest.mark.slow
 def test_held_out_actor_is_recognised_well_above_chance(model, held_out):
     """All 60 clips of the held-out actor through the public API: one window per clip, as in training."""
     settings = Settings(segment_seconds=10.0)
@@ -80,6 +84,7 @@ def test_held_out_actor_is_recognised_well_above_chance(model, held_out):
         assert r.summary["confidence"] == pytest.approx(max(scores.values()), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_video_with_speech_yields_speech_segments(model, held_out, tmp_path):
     """An mp4 (AAC) of ten held-out clips: decoded, windowed, mostly speech, and not one class throughout."""
     signal = np.concatenate([sf.read(c, dtype="float32")[0] for c in held_out[::6]])
@@ -169,6 +174,7 @@ def test_model_file_is_checked(tmp_path):
         load_voice_model(copy)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 @pytest.mark.xfail(
     strict=True,

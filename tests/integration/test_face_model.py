@@ -15,6 +15,8 @@ from emotion.labels import FACE_LABELS
 from emotion.settings import models_dir
 from tests.conftest import DATA, MEDIA, need
 
+pytestmark = [pytest.mark.needs_data]
+
 FER = DATA / "fer2013" / "train.npz"
 
 
@@ -85,6 +87,7 @@ def test_posed_anger_portrait_scores_anger_above_the_other_portraits(model, dete
     assert anger["happy"] < 0.1
 
 
+@pytest.mark.slow
 def test_accuracy_on_500_held_out_faces():
     from sklearn.model_selection import train_test_split
 

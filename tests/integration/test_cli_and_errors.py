@@ -18,6 +18,8 @@ from emotion.report.export import CSV_COLUMNS, to_csv
 from emotion.settings import Settings
 from tests.conftest import ROOT
 
+pytestmark = [pytest.mark.needs_data]
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -46,6 +48,7 @@ def test_bad_files_give_clear_errors(bad_files, models):
     assert "empty" in analyze_file(bad_files["empty"], Settings(), models).error
 
 
+@pytest.mark.slow
 def test_cli_batch_with_bad_files(tmp_path, bad_files, media):
     out, csv_path = tmp_path / "r.json", tmp_path / "r.csv"
     proc = run_cli(
@@ -69,6 +72,7 @@ def test_cli_batch_with_bad_files(tmp_path, bad_files, media):
     assert header == CSV_COLUMNS
 
 
+@pytest.mark.slow
 def test_cli_json_has_the_documented_fields(media):
     proc = run_cli("analyze", str(media / "multi_face.jpg"), "--no-audio", "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -80,6 +84,7 @@ def test_cli_json_has_the_documented_fields(media):
     assert {"dominant_emotion", "emotion_shares"} <= record["summary"].keys()
 
 
+@pytest.mark.slow
 def test_cli_folder_and_unknown_backend(tmp_path, media):
     proc = run_cli("analyze", str(media), "--face-backend", "no-such-model", "--quiet")
     assert proc.returncode == 2 and "no-such-model" in proc.stderr and "Traceback" not in proc.stderr
@@ -124,6 +129,7 @@ def test_record_round_trip_and_csv(media, models):
         Result.from_dict({"frames": "nope"})
 
 
+@pytest.mark.slow
 def test_non_ascii_file_name(tmp_path, media):
     odd = tmp_path / "café ☕ – 写真.jpg"
     odd.write_bytes((media / "single_face.jpg").read_bytes())

@@ -32,6 +32,8 @@ from emotion.voice import corpora as ravdess
 from emotion.voice.model import ModelError, load_active_voice_model
 from tests.conftest import DATA, ROOT, need
 
+pytestmark = [pytest.mark.needs_data]
+
 ONE_WINDOW = Settings(segment_seconds=10.0)
 """One voice window per RAVDESS clip, as in training."""
 
@@ -105,6 +107,7 @@ def test_collector_keeps_at_most_its_limit_per_file(media, models):
     assert len(collector.items) == 2 and collector.skipped == {"face": 2, "voice": 0}
 
 
+@pytest.mark.slow
 def test_corrections_of_a_held_out_actor_improve_its_other_clips(data_dir, base_features, models):
     """Correct the first take of each of actor 24's sentences; the second takes are then recognised better."""
     clips = actor_clips(ravdess.HELD_OUT_ACTOR)
@@ -135,6 +138,7 @@ def test_corrections_of_a_held_out_actor_improve_its_other_clips(data_dir, base_
     assert clip_accuracy(second, models) == before
 
 
+@pytest.mark.slow
 def test_killing_a_retrain_keeps_the_old_model_and_every_correction(data_dir, base_features, models):
     store = LearningStore()
     collector = Collector("clip")
@@ -166,6 +170,7 @@ def test_killing_a_retrain_keeps_the_old_model_and_every_correction(data_dir, ba
     assert note is None and model is not None
 
 
+@pytest.mark.slow
 def test_a_corrupt_voice_version_falls_back_with_a_message(data_dir, models):
     from emotion.voice.model import dump_voice_model, load_voice_model
 
@@ -192,6 +197,7 @@ def fer_faces(n: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     return [cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) for im in data["images"][idx]], [names[i] for i in data["labels"][idx]]
 
 
+@pytest.mark.slow
 def test_face_adapter_retrains_from_corrections_is_gated_and_rolls_back(data_dir, models):
     faces, labels = fer_faces(240, seed=11)
     store = LearningStore(auto_threshold=1.01)
@@ -220,6 +226,7 @@ def test_face_adapter_retrains_from_corrections_is_gated_and_rolls_back(data_dir
     assert not hasattr(Models.load(Settings()).face, "adapter")
 
 
+@pytest.mark.slow
 def test_cli_keeps_items_only_when_asked(data_dir, media, tmp_path):
     image = str(media / "multi_face.jpg")
     run = [sys.executable, "-m", "emotion", "analyze", image, "--quiet", "--out", str(tmp_path / "r.json")]
@@ -230,6 +237,7 @@ def test_cli_keeps_items_only_when_asked(data_dir, media, tmp_path):
     assert len(LearningStore().rows(modality="face")) == 4
 
 
+@pytest.mark.slow
 def test_cli_retrain_and_models_list(data_dir):
     proc = subprocess.run(
         [sys.executable, "-m", "emotion", "retrain", "--modality", "face"], cwd=ROOT, capture_output=True, text=True
@@ -241,6 +249,7 @@ def test_cli_retrain_and_models_list(data_dir):
     assert listing.returncode == 0 and "* base" in listing.stdout
 
 
+@pytest.mark.slow
 def test_enough_new_labels_start_a_background_retrain(data_dir, models):
     faces, labels = fer_faces(40, seed=5)
     store = LearningStore(auto_threshold=1.01)
