@@ -18,7 +18,7 @@ from typing import Any
 
 from emotion.record import Result
 from emotion.settings import data_dir
-from emotion.storage.learning_store import scrub
+from emotion.storage.sqlite import prepare, scrub
 
 DB_NAME = "history.sqlite"
 
@@ -72,14 +72,7 @@ class History:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else data_dir() / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            have = {r[1] for r in conn.execute("PRAGMA table_info(analyses)")}
-            for name, kind in _COLUMNS.items():
-                if name not in have:
-                    conn.execute(f"ALTER TABLE analyses ADD COLUMN {name} {kind}")
+        prepare(self.path, _SCHEMA, "analyses", _COLUMNS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -21,6 +21,7 @@ from typing import Any, overload
 import numpy as np
 
 from emotion.settings import data_dir
+from emotion.storage.sqlite import prepare, scrub
 
 DB_NAME = "learning.sqlite"
 HUMAN, AUTO = "human", "auto"
@@ -84,15 +85,6 @@ class Item:
     content: str | None = None
 
 
-def scrub(path: Path) -> None:
-    """Flush a WAL database's log into the file and empty it, so deleted rows leave no copy in ``-wal``."""
-    db = sqlite3.connect(path, timeout=30)
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-
-
 def pack(array: np.ndarray | None) -> bytes | None:
     """Store an array as compressed .npy bytes (no pickle)."""
     if array is None:
@@ -124,20 +116,11 @@ class LearningStore:
         self, path: str | Path | None = None, auto_threshold: float = 0.9, held_out_share: float = 0.2
     ) -> None:
         self.path = Path(path) if path else data_dir() / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.auto_threshold = auto_threshold
         self.held_out_share = held_out_share
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            have = {r[1] for r in db.execute("PRAGMA table_info(items)")}
-            for name, kind in _COLUMNS.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
+        prepare(self.path, _SCHEMA, "items", _COLUMNS)
+        with self._db() as db:
             db.execute("CREATE INDEX IF NOT EXISTS items_content ON items (content)")
-        finally:
-            db.close()
 
     @contextmanager
     def _db(self, write: bool = True) -> Iterator[sqlite3.Connection]:
