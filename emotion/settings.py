@@ -200,3 +200,8 @@ def describe() -> list[FieldInfo]:
         meta["flag"] = meta["flag"] or f.name.replace("_", "-")
         out.append(FieldInfo(name=f.name, type=type(value), default=value, **meta))
     return out
+
+
+def changed(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings in ``values`` (a record's ``settings``) that differ from today's defaults, by label."""
+    return {i.label: values[i.name] for i in describe() if i.name in values and values[i.name] != i.default}

@@ -8,7 +8,7 @@ from emotion import privacy
 from emotion.app import state
 from emotion.app.results import context_picker, render_result
 from emotion.app.widgets import plain
-from emotion.settings import data_dir
+from emotion.settings import changed, data_dir
 from emotion.storage.history import History
 
 
@@ -72,7 +72,7 @@ def show(history: History, chosen: int) -> None:
         st.caption(
             f"Made by {made.get('project', 'an earlier version')}: face model {made.get('face_model', '?')} "
             f"({made.get('face_model_version', '?')}), detector {made.get('detector', '?')}{voice}. "
-            "Its settings are in the JSON download."
+            f"{_settings_text(result.settings)}"
         )
     context = context_picker()
     render_result(
@@ -80,6 +80,14 @@ def show(history: History, chosen: int) -> None:
     )
     if result.kind == "video":
         st.caption("Uploads are not kept, so the annotated video is only offered right after an analysis.")
+
+
+def _settings_text(values: dict) -> str:
+    """One sentence on the settings a record ran with: the defaults, or what differed from them."""
+    diff = changed(values)
+    if not diff:
+        return "Default settings." if values else ""
+    return "Settings changed from the defaults: " + ", ".join(f"{k} {v}" for k, v in diff.items()) + "."
 
 
 def delete_all_data() -> None:

@@ -194,11 +194,21 @@ def test_history_reopen_and_delete(at):
     assert metrics(at)["Faces tracked"] == "4"  # the same views, from the stored record
     assert sorted(faces_table(at)["face"]) == [0, 1, 2, 3]
     assert downloads(at)[:2] == ["JSON", "CSV"]
+    made = next(c.value for c in at.caption if c.value.startswith("Made by"))
+    assert "face model fer_mini_xception (base), detector haar" in made and "Default settings." in made
     at.button(key="history_delete").click().run()
     assert any("No analyses yet" in i.value for i in at.info)
     assert any("Deleted" in s.value and "4 faces and voice segments" in s.value for s in at.success)
     next(b for b in at.button if b.label == "Undo").click().run()
     assert len(at.selectbox(key="history_pick").options) == 1
+    at.switch_page("pages/analyze.py").run()
+    at.number_input(key="cfg_min_face").set_value(60).run()
+    upload(at, media("multi_face.jpg", "image/jpeg"))
+    at.switch_page("pages/history.py").run()
+    (again,) = [o for o in at.selectbox(key="history_pick").options if "(run 2)" in o]
+    at.selectbox(key="history_pick").set_value(at.selectbox(key="history_pick").options[0]).run()
+    made = next(c.value for c in at.caption if c.value.startswith("Made by"))
+    assert "Settings changed from the defaults: Smallest face (px) 60." in made, made
 
 
 @pytest.mark.slow
