@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion import settings
 from emotion.settings import Settings, ravdess_dir
 from emotion.voice.model import SR, extract_features, load_voice_model
 from emotion.voice.process import load_audio, process_file, speech_frames, window_features, windows
+from tests.media_tools import encode_audio
 
 SECONDS = 60.0
 
@@ -40,14 +42,7 @@ def make_clip(path: Path) -> Path:
             break
     x = np.concatenate(parts)[: int(SECONDS * SR)]
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=SR, layout="mono")
-        for start in range(0, x.size, 1024):
-            frame = av.AudioFrame.from_ndarray(x[None, start : start + 1024], format="flt", layout="mono")
-            frame.sample_rate, frame.pts = SR, start
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        encode_audio(out, out.add_stream("aac", rate=SR, layout="mono"), x, SR)
     return path
 
 
@@ -137,6 +132,7 @@ def retrain() -> dict:
     train_audio.final_model(jobs=2).fit(X[train], d["y"][train], groups=d["actor"][train])
     full = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("EMOTION_CACHE_DIR", str(settings.cache_dir()))  # the RAVDESS features stay cached
         os.environ["EMOTION_DATA_DIR"] = tmp  # the retrain's store, registry and progress stay private
         store = LearningStore(auto_threshold=1.01)
         held = np.flatnonzero(d["actor"] == ravdess.HELD_OUT_ACTOR)[:30]

@@ -1,24 +1,46 @@
 """Command line: ``python -m emotion analyze PATH...``, ``history``, ``retrain`` and ``models``.
 
 ``analyze`` runs the one batch flow (:mod:`emotion.analysis.batch`), as the app does; its setting flags are
-generated from :class:`emotion.settings.Settings`, so every setting the sidebar shows is a flag here too.
+generated from :class:`emotion.settings.Settings`, so every setting the sidebar shows is a flag here too. Its
+``--out`` and ``--csv`` are checked before anything is analysed and written as each file is done, so a failure
+late in a batch (a file, a full disk) loses nothing. Every failure ends in one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import logging
+import math
+import os
+import sqlite3
 import sys
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from emotion.errors import ModelUnavailable, RetrainError
+from emotion.errors import EmotionError, ModelUnavailable, RetrainError
 from emotion.face.model import face_models
-from emotion.files import write_text
 from emotion.media import media_kind
-from emotion.report.export import to_csv, to_json
-from emotion.settings import GROUPS, Settings, describe
+from emotion.record import Result
+from emotion.report.export import CSV_COLUMNS, csv_rows, to_json
+from emotion.settings import GROUPS, SERVICE_MAX_JOBS, SERVICE_RATE_LIMIT, Settings, describe
+from emotion.storage.sqlite import StoreError, reason
+
+ID_MAX = 2**63 - 1
+"""The largest id SQLite stores."""
+
+
+def shown(text: object) -> str:
+    """Text made safe for a terminal: control, bidi and separator characters and undecodable bytes as escapes."""
+    return "".join(
+        c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c
+        for c in str(text)
+    )
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -37,15 +59,26 @@ CLI_DEFAULTS = {"collect": False}
 
 
 def _bounded(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
-    """An argparse type that parses ``kind`` and refuses values outside [lo, hi] with a one-line message."""
+    """An argparse type that parses ``kind`` and refuses values outside [lo, hi] with a one-line message.
+
+    ``nan`` and ``inf`` are refused, and so are digits other than ASCII ones.
+    """
+    span = f"{lo:g}..{hi:g}" if lo is not None and hi is not None else f"at least {lo:g}" if lo is not None else (
+        f"at most {hi:g}" if hi is not None else "")
 
     def parse(text: str) -> Any:
+        quoted = shown(text[:40] + ("…" if len(text) > 40 else ""))
         try:
+            if not text.isascii():
+                raise ValueError(text)
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a{'n integer' if kind is int else ' number'}") from None
+        except (ValueError, OverflowError):
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"'{quoted}' is not {what}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{quoted} is not a finite number")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{text} is outside {lo:g}..{hi:g}")
+            raise argparse.ArgumentTypeError(f"{quoted} is outside {span}")
         return value
 
     return parse
@@ -91,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="write the JSON result records here (default: print them)")
     a.add_argument("--csv", help="also write a CSV here, one row per face and voice segment")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    c = a.add_argument_group("where the analysis runs")
+    c.add_argument("--executor", choices=["local", "local-cluster", "dask"], default="local",
+                   help="local: this process (default); local-cluster: a Dask cluster of worker processes on this "
+                   "machine; dask: an existing Dask cluster (--scheduler)")
+    c.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://host:8786 (--executor dask)")
+    c.add_argument("--cluster-workers", type=_bounded(int, 1, 64), default=2, metavar="N",
+                   help="worker processes of --executor local-cluster (default %(default)s)")
     add_settings_flags(a)
     t = sub.add_parser("retrain", help="retrain on the learning store's labels; a new model serves only if better")
     t.add_argument("--modality", choices=["voice", "face", "all"], default="all", help="what to retrain")
@@ -101,12 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     r = msub.add_parser("rollback", help="make an earlier version (or 'base', the shipped model) active")
     r.add_argument("version")
     r.add_argument("--modality", choices=["voice", "face"], help="needed only if both have that version name")
+    v = sub.add_parser("serve", help="run the REST service (the same batch flow over HTTP; docs at /docs)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    v.add_argument("--port", type=_bounded(int, 1, 65535), default=8000, help="port (default %(default)s)")
+    v.add_argument("--rate-limit", type=_bounded(int, 0, 100000), default=SERVICE_RATE_LIMIT,
+                   help="requests per client per minute; 0 = no limit (default %(default)s)")
+    v.add_argument("--max-jobs", type=_bounded(int, 1, 10000), default=SERVICE_MAX_JOBS,
+                   help="jobs waiting or running before uploads get 503 (default %(default)s)")
+    v.add_argument("--threads", type=_bounded(int, 1, 64), default=1, help="jobs analysed at once (default 1)")
     h = sub.add_parser("history", help="list saved analyses or forget one (and everything kept from it)")
     hsub = h.add_subparsers(dest="action", required=True)
     hl = hsub.add_parser("list", help="the newest analyses: id, date, file, run, result, models")
     hl.add_argument("--limit", type=_bounded(int, 1, 100000), default=50, help="how many (default %(default)s)")
     hd = hsub.add_parser("delete", help="forget one analysis and the faces and voice kept from it")
-    hd.add_argument("id", type=_bounded(int, 1, None), help="the analysis id (see `history list`)")
+    hd.add_argument("id", type=_bounded(int, 1, ID_MAX), help="the analysis id (see `history list`)")
     return parser
 
 
@@ -125,7 +173,8 @@ def models_command(args: argparse.Namespace) -> int:
                     f"{k} {val:.3f}" for k, val in v.get("metrics", {}).items() if isinstance(val, float)
                 )
                 mark = "*" if v["version"] == active else " "
-                print(f"  {mark} {v['version']:<24} {'promoted' if v.get('promoted') else 'not promoted'}; {metrics}")
+                state = "promoted" if v.get("promoted") else "not promoted"
+                print(f"  {mark} {shown(v['version']):<24} {state}; {metrics}")
         return 0
     names = [args.modality] if args.modality else [n for n, r in registries.items() if args.version in r.names()]
     if len(names) != 1:
@@ -151,70 +200,270 @@ def retrain_command(args: argparse.Namespace) -> int:
     names = list(learning.MODALITIES) if args.modality == "all" else [args.modality]
     failed = 0
     for name in names:
-        if args.background:
-            started = learning.start(name)
-            print(f"{name}: {'started in the background' if started else 'a retrain is already running'}")
-            continue
         try:
-            print(learning.retrain(name)["message"])
-        except RetrainError as exc:
-            print(f"{name}: not retrained: {exc}", file=sys.stderr)
+            if args.background:
+                started = learning.start(name)
+                print(f"{name}: {'started in the background' if started else 'a retrain is already running'}")
+            else:
+                print(learning.retrain(name)["message"])
+        except RetrainError as exc:  # nothing to learn from, or already running
+            print(f"{name}: not retrained: {shown(exc)}", file=sys.stderr)
             failed += args.modality != "all"
+        except (StoreError, OSError, sqlite3.Error) as exc:  # a read-only, full or damaged data folder
+            print(f"{name}: not retrained: {_why(exc)}", file=sys.stderr)
+            failed += 1
     return 1 if failed else 0
 
 
+def _why(exc: BaseException) -> str:
+    """An error as one line for the terminal."""
+    text = reason(exc) if isinstance(exc, (OSError, sqlite3.Error)) else str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        text = f"cannot use {exc.filename}: {text}"
+    return shown((text.splitlines() or [type(exc).__name__])[0])
+
+
+class OutputError(EmotionError):
+    """An output file of ``analyze`` cannot be created."""
+
+
+class Output:
+    """Where ``analyze`` puts the records, each as soon as its file is done.
+
+    ``--out`` holds a complete JSON list after every file (the closing bracket is rewritten each time); without
+    it the list streams to stdout. ``--csv`` gets each file's rows appended. Both are opened before anything is
+    analysed, so a path that cannot be written is refused at once. When a write fails later (a full disk), the
+    records are kept in memory and, at the end, printed to stdout so that no result is lost.
+
+    Raises:
+        OutputError: ``out`` or ``csv_path`` cannot be created; the message says which and why.
+    """
+
+    def __init__(self, out: str | None, csv_path: str | None) -> None:
+        self.results: list[Result] = []
+        self.problems: list[str] = []
+        self.out, self.csv_path = out, csv_path
+        self.json: IO[bytes] | None = None
+        self.table: IO[str] | None = None
+        try:
+            if out:
+                self.json = open(out, "wb")  # noqa: SIM115 - closed in close()
+            if csv_path:
+                self.table = open(csv_path, "w", encoding="utf-8", errors="backslashreplace", newline="")  # noqa: SIM115
+        except OSError as exc:
+            if self.json is not None:
+                self.json.close()
+            flag, path = ("--out", out) if self.json is None else ("--csv", csv_path)
+            raise OutputError(f"cannot write {flag} {shown(path)}: {reason(exc)}") from None
+        self.end = 0  # bytes of --out before its closing bracket
+        self.json_ok, self.csv_ok = self._write_json(b"[]", 0), True
+        if self.table is not None:
+            self.writer = csv.DictWriter(self.table, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+            self.csv_ok = self._write_csv(self.writer.writeheader)
+
+    def add(self, result: Result) -> None:
+        """Write one record to ``--out`` (or stdout) and its rows to ``--csv``."""
+        self.results.append(result)
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        lead = "\n  " if len(self.results) == 1 else ",\n  "
+        if self.json is None:
+            _stdout(("[" if len(self.results) == 1 else "") + lead + text)
+        elif self.json_ok:
+            data = (lead + text).encode("utf-8", "backslashreplace")
+            self.json_ok = self._write_json(data + b"\n]", self.end if self.end else 1)
+            self.end = (self.end or 1) + len(data) if self.json_ok else self.end
+        if self.table is not None and self.csv_ok:
+            self.csv_ok = self._write_csv(lambda: self.writer.writerows(csv_rows(result)))
+
+    def _write_json(self, data: bytes, at: int) -> bool:
+        if self.json is None:
+            return True
+        try:
+            self.json.seek(at)
+            self.json.write(data)
+            self.json.truncate()
+            self.json.flush()
+            os.fsync(self.json.fileno())
+            return True
+        except OSError as exc:
+            self.problems.append(f"could not write {shown(self.out)}: {reason(exc)}")
+            return False
+
+    def _write_csv(self, write: Callable[[], object]) -> bool:
+        assert self.table is not None
+        try:
+            write()
+            self.table.flush()
+            return True
+        except OSError as exc:
+            self.problems.append(f"could not write {shown(self.csv_path)}: {reason(exc)}; the JSON has every record")
+            return False
+
+    def close(self) -> None:
+        """Finish the JSON list; if ``--out`` could not be written, print every record to stdout instead."""
+        if self.json is None and self.results:
+            _stdout("\n]\n")
+        for f in (self.json, self.table):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError as exc:
+                    self.problems.append(f"could not finish {shown(f.name)}: {reason(exc)}")
+                    self.json_ok = self.json_ok and f is not self.json
+        if self.json is not None and not self.json_ok:
+            self.problems.append(f"{shown(self.out)} is incomplete, so every record follows on stdout instead")
+            _stdout(to_json(self.results) + "\n")
+
+
+def _stdout(text: str) -> None:
+    """Write to stdout as UTF-8 (undecodable bytes of a name as escapes), at once."""
+    data = text.encode("utf-8", "backslashreplace")
+    try:
+        sys.stdout.flush()
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a stdout replaced by a text stream
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            buffer.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader went away: nothing more to say
+
+
+def _same_file(a: str, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
 def analyze_command(args: argparse.Namespace) -> int:
-    """Run ``analyze`` through the batch flow; return the exit code (1 if any file failed, 2 if models failed)."""
+    """Run ``analyze`` through the batch flow; return the exit code.
+
+    1 if any file failed, could not be saved or its results written; 2 for a usage error or models that fail.
+    """
     from tqdm import tqdm
 
     from emotion.analysis import batch
     from emotion.analysis.pipeline import Models
 
     settings = settings_from(args)
+    if args.executor == "dask" and not args.scheduler:
+        print("error: --executor dask needs --scheduler tcp://HOST:8786", file=sys.stderr)
+        return 2
     if settings.collect and not settings.save:
         print("error: --keep needs --save: kept faces and voice are filed under their History entry, so that "
               "deleting the analysis deletes them", file=sys.stderr)
         return 2
-    files = expand(args.paths)
+    try:
+        files = expand(args.paths)
+    except OSError as exc:
+        print(f"error: cannot read the given paths: {reason(exc)}", file=sys.stderr)
+        return 2
     if not files:
         print("error: no media files found in the given paths", file=sys.stderr)
         return 1
+    targets = [(flag, path) for flag, path in (("--out", args.out), ("--csv", args.csv)) if path]
+    if len(targets) == 2 and (args.out == args.csv or _same_file(args.out, Path(args.csv))):
+        print("error: --out and --csv are the same file", file=sys.stderr)
+        return 2
+    for flag, path in targets:
+        if any(_same_file(path, f) for f in files):
+            print(f"error: {flag} {shown(path)} is one of the files to analyse", file=sys.stderr)
+            return 2
     try:
-        models = Models.load(settings)
-    except ModelUnavailable as exc:
+        output = Output(args.out, args.csv)
+    except OutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    client = None
+    try:
+        if args.executor == "local":
+            models = Models.load(settings)
+        else:
+            from emotion.analysis import cluster
+
+            client = cluster.connect(args.scheduler if args.executor == "dask" else None, args.cluster_workers)
+    except (ModelUnavailable, OSError, ValueError, TypeError, KeyError) as exc:  # KeyError: a damaged registry
+        output.close()
+        what = "" if isinstance(exc, ModelUnavailable) else f"the models could not load: {type(exc).__name__}: "
+        print(f"error: {what}{shown(exc)}", file=sys.stderr)
+        return 2
+    except EmotionError as exc:  # the cluster cannot be reached
+        output.close()
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return 2
     bar = tqdm(total=len(files), unit="file", disable=args.quiet, file=sys.stderr)
 
     def progress(step: batch.Step) -> None:
-        bar.set_postfix_str(f"{step.name[:30]} {step.stage} {step.fraction:.0%}")
+        bar.set_postfix_str(f"{shown(step.name)[:30]} {step.stage} {step.fraction:.0%}")
 
-    results, saved, kept, retraining = [], [], 0, set()
-    for analysis in batch.run([batch.Source.file(f) for f in files], settings, models, progress=progress):
-        bar.update(1)
-        results.append(analysis.result)
-        saved += [analysis.history_id] if analysis.history_id is not None else []
-        kept += analysis.kept
-        retraining.update(analysis.retraining)
-        for text in [analysis.result.error] * bool(analysis.result.error) + analysis.messages:
-            tqdm.write(f"{analysis.key}: {text}", file=sys.stderr)
-    bar.close()
+    saved: list[int] = []
+    kept, unsaved, retraining, said = 0, 0, set(), Counter[str]()
+    sources = [batch.Source.file(f) for f in files]
+    if client is None:
+        stream = batch.run(sources, settings, models, progress=progress)
+    else:
+        from emotion.analysis import cluster
+
+        stream = cluster.run(sources, settings, client)
+    try:
+        for analysis in stream:
+            bar.update(1)
+            output.add(analysis.result)
+            saved += [analysis.history_id] if analysis.history_id is not None else []
+            unsaved += settings.save and analysis.history_id is None and not analysis.result.error
+            kept += analysis.kept
+            retraining.update(analysis.retraining)
+            if analysis.result.error:
+                tqdm.write(f"{shown(analysis.key)}: {shown(analysis.result.error)}", file=sys.stderr)
+            for text in analysis.messages:
+                said[text] += 1
+                if said[text] == 1:  # a store that fails says so once, not once a file
+                    tqdm.write(f"{shown(analysis.key)}: {shown(text)}", file=sys.stderr)
+            for problem in output.problems:
+                tqdm.write(f"error: {problem}", file=sys.stderr)
+            output.problems.clear()
+    finally:
+        bar.close()
+        output.close()
+        if client is not None:
+            _close_cluster(client)
+        for problem in output.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    results = output.results
+    for text, n in said.items():
+        if n > 1:
+            print(f"(and for {n - 1} more file{'s' if n > 2 else ''}: {shown(text)})", file=sys.stderr)
     if saved:
         entries = f"entry {saved[0]}" if len(saved) == 1 else f"entries {saved[0]}-{saved[-1]}"
         also = f"; kept {kept} faces and voice segments for learning" if kept else ""
         also += f"; retraining {', '.join(sorted(retraining))} in the background" if retraining else ""
         print(f"saved to History as {entries}{also}", file=sys.stderr)
-    text = to_json(results)
-    if args.out:
-        write_text(args.out, text)
-    else:
-        print(text)
-    if args.csv:
-        write_text(args.csv, to_csv(results))
+    if unsaved:
+        print(f"{unsaved} of {len(results)} analyses could not be saved to History", file=sys.stderr)
     failed = sum(r.error is not None for r in results)
     if failed:
         print(f"{failed} of {len(results)} files failed", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or unsaved or not (output.json_ok and output.csv_ok) else 0
+
+
+def _close_cluster(client: Any) -> None:
+    """Disconnect; a local cluster this command started is shut down with it."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run ``serve`` until interrupted."""
+    from emotion.service.api import serve
+
+    print(f"Emotion Studio service on http://{args.host}:{args.port} (docs at /docs); Ctrl-C stops it",
+          file=sys.stderr)
+    serve(args.host, args.port, args.rate_limit, args.max_jobs, args.threads)
+    return 0
 
 
 def history_command(args: argparse.Namespace) -> int:
@@ -223,9 +472,11 @@ def history_command(args: argparse.Namespace) -> int:
     from emotion.storage.history import History
 
     history = History()
+    if history.moved is not None:
+        print(f"warning: {shown(history.notice())}", file=sys.stderr)
     if args.action == "list":
         for e in history.list(args.limit):
-            print(f"{e.id:>6}  {e.label()}")
+            print(f"{e.id:>6}  {shown(e.label())}")
         return 0
     if history.created_at(args.id) is None:
         print(f"error: no analysis with id {args.id} (see `python -m emotion history list`)", file=sys.stderr)
@@ -248,7 +499,16 @@ def main(argv: list[str] | None = None) -> int:
             return retrain_command(args)
         if args.command == "history":
             return history_command(args)
+        if args.command == "serve":
+            return serve_command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (EmotionError, OSError, sqlite3.Error) as exc:  # a read-only, full or damaged data folder
+        print(f"error: {_why(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - never a traceback: one line says what broke
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        print(f"error: {type(exc).__name__}: {_why(exc)}", file=sys.stderr)
+        return 1
     return 2

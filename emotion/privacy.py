@@ -10,10 +10,13 @@ from __future__ import annotations
 import shutil
 
 from emotion.settings import data_dir
+from emotion.storage.history import DB_NAME as HISTORY_DB
 from emotion.storage.history import History
+from emotion.storage.learning_store import DB_NAME as STORE_DB
 from emotion.storage.learning_store import LearningStore
+from emotion.storage.sqlite import StoreError, remove_aside
 
-LEARNED = ("models", "retrain", "exports")
+LEARNED = ("models", "retrain", "exports", "work")
 """Folders under the data dir that hold learned models, retrain progress and logs, and auto-exports."""
 
 
@@ -28,20 +31,47 @@ def forget_analysis(entry_id: int, history: History | None = None, store: Learni
 
 
 def delete_all(history: History | None = None, store: LearningStore | None = None) -> dict[str, int]:
-    """Empty the history and the learning store, and remove learned models, retrain logs and exports.
+    """Empty the history and the learning store; remove learned models, retrain logs, exports, damaged copies.
 
-    The shipped models in ``models/`` stay; the app then serves them.
+    The damaged copies are the stores that could not be read and were moved aside. The shipped models in
+    ``models/`` stay; the app then serves them. A part that cannot be deleted (a read-only data folder) does not
+    stop the others.
 
     Returns:
         How many analyses and learning items were deleted.
+
+    Raises:
+        StoreError: Something could not be deleted; the message says what (the rest was).
     """
     from emotion.learning import jobs as learning
 
-    for modality in learning.MODALITIES:  # a retrain running on the data being deleted must not save its model
-        learning.stop(modality)
-    store = store or LearningStore()
-    counts = {"analyses": (history or History()).clear(), "items": store.size()}
-    store.clear()
+    problems: list[str] = []
+    counts = {"analyses": 0, "items": 0}
+    try:
+        for modality in learning.MODALITIES:  # a retrain running on the data being deleted must not save its model
+            learning.stop(modality)
+    except OSError as exc:
+        problems.append(f"could not stop a retrain ({exc.strerror or exc})")
+    paths = [history.path if history else data_dir() / HISTORY_DB, store.path if store else data_dir() / STORE_DB]
+    try:
+        counts["analyses"] = (history or History()).clear()
+    except StoreError as exc:
+        problems.append(str(exc))
+    try:
+        store = store or LearningStore()
+        counts["items"] = store.size()
+        store.clear()
+    except StoreError as exc:
+        problems.append(str(exc))
     for name in LEARNED:
         shutil.rmtree(data_dir() / name, ignore_errors=True)
+    try:
+        for path in paths:
+            remove_aside(path)
+    except OSError as exc:
+        problems.append(f"could not delete a moved-aside copy ({exc.strerror or exc})")
+    left = [name for name in LEARNED if (data_dir() / name).exists()]
+    problems += [f"could not delete {data_dir() / name}" for name in left]
+    if problems:
+        raise StoreError("; ".join(problems))
     return counts

@@ -35,6 +35,19 @@ except metadata.PackageNotFoundError:  # run from a checkout that was never inst
 
 os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "onnx")  # an installed TF or torch must not change deepface's engine
 
+# Limits on what a file may make the decoders produce, checked from its header before anything is decoded
+MAX_IMAGE_PIXELS = 50_000_000
+"""Largest image (width x height, as its header declares) that is decoded; a larger one is refused."""
+IMAGE_WORK_PIXELS = 25_000_000
+"""Images larger than this are analysed at half their width and height (JPEGs are decoded at that size)."""
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))  # OpenCV's own guard, if cv2 loads after
+AUDIO_RATES = (4_000, 384_000)
+"""Sample rates (Hz) an audio track may have; outside them it is refused (a 1 Hz track would decode to gigabytes)."""
+MAX_AUDIO_SECONDS = 4 * 3600.0
+"""Most seconds of audio decoded from one file when no duration limit is set (16 kHz float: 0.9 GB)."""
+MAX_SAMPLES = 20_000
+"""Most frames sampled from one video; more (a high fps over a long video) are spread evenly with a note."""
+
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
@@ -205,3 +218,20 @@ def describe() -> list[FieldInfo]:
 def changed(values: dict[str, Any]) -> dict[str, Any]:
     """The settings in ``values`` (a record's ``settings``) that differ from today's defaults, by label."""
     return {i.label: values[i.name] for i in describe() if i.name in values and values[i.name] != i.default}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The REST service (``python -m emotion serve``)
+
+MAX_UPLOAD_MB = 1024
+"""Largest upload, per file in the app (``server.maxUploadSize`` in ``.streamlit/config.toml``) and per request in
+the service."""
+SERVICE_RATE_LIMIT = 100
+"""Requests per client per minute the service answers before it says 429."""
+SERVICE_MAX_JOBS = 64
+"""Jobs the service keeps waiting or running before it says 503."""
+
+
+def api_key() -> str | None:
+    """The service's API key (``$EMOTION_API_KEY``); None leaves the service open (bind it to loopback then)."""
+    return _env("EMOTION_API_KEY")

@@ -3,12 +3,20 @@
 import streamlit as st
 
 from emotion.app import review
+from emotion.app.widgets import errors_shown, plain
+from emotion.learning import jobs
 
 st.title("Review & retrain")
-db = review.store()
-review.overview(db)
-review.table(db, review.filters(db))
+with errors_shown("The learning store cannot be used"):
+    db = review.store()
+    if db.notice():
+        st.warning(plain(db.notice()), icon="⚠️")
+    review.overview(db)
+    review.table(db, review.filters(db))
 st.divider()
-review.retrain_panel()
+with errors_shown("Retraining cannot be followed"):
+    jobs.status("face")  # raises here, not in the panel's fragment, when the data folder cannot be written
+    review.retrain_panel()
 st.divider()
-review.versions_panel()
+with errors_shown("The model versions cannot be read"):
+    review.versions_panel()

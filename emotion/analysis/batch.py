@@ -1,17 +1,20 @@
 """The one batch flow: many inputs in; each analysed, saved to History, kept for learning and exported.
 
-Every way in calls :func:`run`: the Analyse page, ``python -m emotion analyze`` and any service. For each input
+Every way in calls :func:`run`: the Analyse page, ``python -m emotion analyze`` and the REST service; a Dask
+cluster (:mod:`emotion.analysis.cluster`) runs its two halves, :func:`analyze_one` on a worker and
+:func:`save_one` here. For each input
 it makes a private copy of an upload (see :mod:`emotion.analysis.uploads`), analyses it, draws what the views need
 (face thumbnails, the annotated image or video), saves the record to History, files the kept faces and voice
 under that History entry (so forgetting the entry forgets them), writes the auto-exports and starts a background
 retrain when enough new labels have gathered. A bad file gets its one-line error and the batch goes on; a store
-that cannot be written adds a warning and never loses the result.
+that cannot be written (read-only, full, damaged) adds a one-line message to :attr:`Analysis.messages` and never
+loses the result. Work folders of processes killed mid-analysis are swept away when a batch starts.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -19,9 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from emotion import files
 from emotion.analysis.pipeline import CancelFlag, Models, analyze_file
-from emotion.analysis.uploads import MEDIA_EXTS, display_name, private_copy, progress_value, safe_extension
+from emotion.analysis.uploads import (
+    MEDIA_EXTS,
+    display_name,
+    private_copy,
+    progress_value,
+    safe_extension,
+    sweep,
+    work_folder,
+)
 from emotion.errors import Cancelled, MediaError
 from emotion.face.protocols import FaceModel
 from emotion.learning import jobs
@@ -33,6 +43,7 @@ from emotion.report.export import export_files
 from emotion.settings import Settings, data_dir
 from emotion.storage.history import History
 from emotion.storage.learning_store import LearningStore
+from emotion.storage.sqlite import reason
 
 log = logging.getLogger(__name__)
 
@@ -143,21 +154,22 @@ def run(
     """
     sources = list(sources)
     models = models or Models.load(settings)
+    sweep()  # private copies left by a process killed mid-analysis
     for index, source in enumerate(sources):
         started = time.perf_counter()
         try:
-            analysis, collector = _analyze(source, index, len(sources), settings, models, progress, cancel)
+            analysis, collector = analyze_one(source, index, len(sources), settings, models, progress, cancel)
         except Cancelled:
             return
         if not analysis.result.error:
-            _save(analysis, collector, settings, history, store)
+            save_one(analysis, collector, settings, history, store)
         analysis.seconds = round(time.perf_counter() - started, 1)
         yield analysis
         if cancel is not None and cancel.is_set():
             return
 
 
-def _analyze(
+def analyze_one(
     source: Source,
     index: int,
     total: int,
@@ -184,13 +196,17 @@ def _analyze(
 
     collector = Collector(shown, base_face=_base_face(models)) if settings.collect and settings.save else None
     with ExitStack() as stack:
-        path = source.path if source.stream is None else stack.enter_context(private_copy(source.stream, source.name))
+        try:
+            copy = None if source.stream is None else private_copy(source.stream, source.name)
+            path = source.path if copy is None else stack.enter_context(copy)
+        except OSError as exc:  # the temp folder is full or read-only
+            error = f"could not make a private copy of the upload: {reason(exc)}"
+            return Analysis(source.key, Result(file=shown, kind=kind, error=error)), None
         assert path is not None, "a source is a file on disk or an upload"
         result = analyze_file(path, settings, models, progress=report, cancel=cancel, name=shown, collector=collector)
         analysis = Analysis(source.key, result)
         if result.error:
             return analysis, None
-        result.sha256 = files.sha256(path)
         if result.kind in ("image", "video"):
             _draw(analysis, path, settings, report, cancel)
     return analysis, collector
@@ -229,26 +245,36 @@ def _draw(analysis: Analysis, path: Path, settings: Settings, report: Callable[[
             raise Cancelled()
         report("video", fraction)
 
-    with tempfile.TemporaryDirectory(prefix="emotion-video-") as folder:
-        out = Path(folder) / "annotated.mp4"
-        try:
-            annotate_video(path, result, out, 1280, progress=video_progress)
-            analysis.video = out.read_bytes()
-        except Cancelled:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failed video must not lose the analysis
-            analysis.video_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    folder = None
+    try:
+        folder = work_folder("emotion-video-")
+        out = folder / "annotated.mp4"
+        annotate_video(path, result, out, 1280, progress=video_progress)
+        analysis.video = out.read_bytes()
+    except Cancelled:
+        raise
+    except OSError as exc:  # the temp folder is full or read-only
+        analysis.video_error = reason(exc)
+    except Exception as exc:  # noqa: BLE001 - a failed video must not lose the analysis
+        analysis.video_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _save(analysis: Analysis, collector: Collector | None, settings: Settings, history: History | None,
-          store: LearningStore | None) -> None:
+def save_one(analysis: Analysis, collector: Collector | None, settings: Settings, history: History | None,
+             store: LearningStore | None) -> None:
     """Save to History, keep for learning under that entry, auto-export; a failing store only adds a message."""
     result = analysis.result
     if settings.save:
         try:
-            analysis.history_id = (history or History()).add(result, analysis.extras)
+            db = history or History()
+            before = history.moved if history is not None else None
+            analysis.history_id = db.add(result, analysis.extras)
+            if db.moved is not None and db.moved != before:
+                analysis.messages.append(db.notice() or f"a damaged History file was moved aside to {db.moved}")
         except Exception as exc:  # noqa: BLE001 - a full disk must not lose the result on screen
-            analysis.messages.append(f"could not save to History: {exc}")
+            analysis.messages.append(f"could not save to History: {_line(exc)}")
     if collector is not None and analysis.history_id is not None:
         _keep(analysis, collector, settings, store)
     if settings.auto_export:
@@ -256,25 +282,36 @@ def _save(analysis: Analysis, collector: Collector | None, settings: Settings, h
             folder = data_dir() / "exports"
             analysis.export_paths = [str(p) for p in export_files(result, folder, settings.export_prefix)]
         except Exception as exc:  # noqa: BLE001 - as above
-            analysis.messages.append(f"could not auto-export: {exc}")
+            analysis.messages.append(f"could not auto-export: {_line(exc)}")
+
+
+def _line(exc: BaseException) -> str:
+    """An error in one line: a store's own message, or why a file could not be written."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {reason(exc)}" if exc.filename else reason(exc)
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _keep(analysis: Analysis, collector: Collector, settings: Settings, store: LearningStore | None) -> None:
     """File the gathered faces and voice under the History entry, once per file content; start a retrain if due."""
+    db, before = store, store.moved if store is not None else None
     try:
-        store = store or LearningStore(auto_threshold=settings.collect_threshold)
-        earlier = store.sources_of(analysis.result.sha256 or "")
+        db = store or LearningStore(auto_threshold=settings.collect_threshold)
+        earlier = db.sources_of(analysis.result.sha256 or "")
         if earlier:
             runs = ", ".join(s.split(":", 1)[-1] for s in earlier)
             analysis.messages.append(
                 f"nothing new kept for learning: this file's faces and voice are already kept from History entry {runs}"
             )
             return
-        analysis.kept = collector.save(store, f"history:{analysis.history_id}", analysis.result.sha256)
-        analysis.retraining = jobs.maybe_start(store, settings.retrain_after)
+        analysis.kept = collector.save(db, f"history:{analysis.history_id}", analysis.result.sha256)
+        analysis.retraining = jobs.maybe_start(db, settings.retrain_after)
     except Exception as exc:  # noqa: BLE001 - as above
-        analysis.messages.append(f"could not keep the faces and voice for learning: {exc}")
+        analysis.messages.append(f"could not keep the faces and voice for learning: {_line(exc)}")
         return
+    finally:
+        if db is not None and db.moved is not None and db.moved != before:
+            analysis.messages.append(db.notice() or f"a damaged learning store was moved aside to {db.moved}")
     for modality, n in collector.skipped.items():
         if n:
             analysis.messages.append(f"kept the first {collector.limit} {modality} items for learning, not {n} more")

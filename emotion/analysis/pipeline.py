@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
 from emotion.face.quality import brightness_reason, face_reason
 from emotion.face.tracker import FaceTracker
+from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 from emotion.media import (
     NO_VIDEO_STREAM,
+    image_size,
     iter_video_frames,
     media_kind,
     probe_video,
@@ -28,7 +31,7 @@ from emotion.media import (
     sample_times,
 )
 from emotion.record import AudioResult, DroppedFace, Face, Frame, Quality, Result, Segment, face_summary, rounded
-from emotion.settings import VERSION, Settings
+from emotion.settings import IMAGE_WORK_PIXELS, MAX_SAMPLES, VERSION, Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,10 @@ class Models:
             version, path, message = Registry("face").active_file()
             notes += [message] if message else []
             if path is not None:
-                face = AdaptedFaceModel(face, FaceAdapter.load(path), version)
+                try:
+                    face = AdaptedFaceModel(face, FaceAdapter.load(path), version)
+                except ModelError as exc:  # a file that passed its checksum but is not an adapter
+                    notes.append(f"face model {version} could not be loaded ({exc}); using the shipped model")
         return cls(detector=get_detector(settings.detector), face=face, notes=notes)
 
     def describe(self, settings: Settings) -> dict[str, str]:
@@ -147,20 +153,33 @@ def analyze_chunk(images: list[np.ndarray], models: Models, settings: Settings) 
 def _frames(
     path: Path, kind: str, settings: Settings, result: Result
 ) -> tuple[int, Iterable[tuple[int, float, np.ndarray]]]:
-    """Return how many frames will be sampled and an iterator over them."""
+    """Return how many frames will be sampled and an iterator over them (times from the container's start)."""
     if kind == "image":
+        width, height = image_size(path)
         image = read_image(path)
         result.height, result.width = image.shape[:2]
+        if image.shape[0] * image.shape[1] < width * height:
+            result.notes.append(
+                f"the image ({width}x{height}) was analysed at {result.width}x{result.height} (it is over "
+                f"{IMAGE_WORK_PIXELS / 1e6:g} megapixels)"
+            )
         return 1, iter([(0, 0.0, image)])
     info = probe_video(path)
     result.duration, result.fps, result.width, result.height = info.duration, info.fps, info.width, info.height
+    result.notes += [info.note] if info.note else []
     duration = info.duration
     if settings.max_duration and duration > settings.max_duration:
         result.notes.append(
             f"only the first {settings.max_duration:g} s of {duration:.0f} s were analysed (max duration)"
         )
         duration = settings.max_duration
-    times = sample_times(duration, settings.max_frames, settings.fps)
+    times = sample_times(duration, settings.max_frames, settings.fps, info.start)
+    wanted = int((duration - info.start) * settings.fps) if settings.fps > 0 else settings.max_frames
+    if wanted > len(times) == MAX_SAMPLES:
+        result.notes.append(
+            f"{wanted} frames at {settings.fps:g} per second are more than the {MAX_SAMPLES} a video may have "
+            f"sampled; {MAX_SAMPLES} were sampled evenly"
+        )
     return len(times), iter_video_frames(path, times)
 
 
@@ -198,6 +217,7 @@ def analyze_file(
             raise MediaError(f"unsupported file type '{path.suffix or '(none)'}'")
         if not path.is_file():
             raise MediaError("file not found")
+        result.sha256 = sha256(path)
         models = models or Models.load(settings)
         result.notes += models.notes
         result.produced_by.update(models.describe(settings))
@@ -241,7 +261,7 @@ def _analyze_frames(
     keep_faces = collector is not None and settings.face_backend == "default"
     times_total, frames = _frames(path, kind, settings, result)
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        pending: list[tuple[list[tuple[int, float]], Sequence[np.ndarray | None], Future]] = []
+        pending: deque[tuple[list[tuple[int, float]], Sequence[np.ndarray | None], Future]] = deque()
 
         def collect(keys: list[tuple[int, float]], images: Sequence[np.ndarray | None], fut: Future) -> None:
             for (index, t), image, (quality, faces, dropped) in zip(keys, images, fut.result()):
@@ -278,7 +298,7 @@ def _analyze_frames(
                 decoded += 1
                 report("decode", min(1.0, decoded / times_total))
             while len(pending) > max(1, settings.workers) or (item is None and pending):
-                collect(*pending.pop(0))
+                collect(*pending.popleft())
     if kind == "video" and 0 < len(result.frames) < times_total:
         result.notes.append(
             f"{times_total} frames were asked for, but the video has only {len(result.frames)} distinct frames at "

@@ -7,9 +7,10 @@ import streamlit as st
 from emotion import privacy
 from emotion.app import state
 from emotion.app.results import context_picker, render_result
-from emotion.app.widgets import plain
+from emotion.app.widgets import errors_shown, inert, plain
 from emotion.settings import changed, data_dir
 from emotion.storage.history import History
+from emotion.storage.sqlite import StoreError
 
 
 def undo_notice(history: History) -> None:
@@ -22,14 +23,19 @@ def undo_notice(history: History) -> None:
     also = f" and the {gone} faces and voice segments kept from it (those are gone for good)" if gone else ""
     msg.success(f"Deleted **{plain(undo['result'].file)}**{also}.", icon="🗑️")
     if button.button("Undo", icon=":material/undo:", width="stretch"):
-        history.add(undo["result"], undo["extras"], undo["created_at"])
-        del st.session_state["history_undo"]
-        st.rerun()
+        with errors_shown("The analysis could not be restored"):
+            history.add(undo["result"], undo["extras"], undo["created_at"])
+            del st.session_state["history_undo"]
+            st.rerun()
 
 
 def table(history: History) -> int | None:
-    """The list of analyses and a picker; returns the chosen id (None when there are none)."""
-    entries = history.list()
+    """The list of analyses and a picker; returns the chosen id (None when there are none or they cannot be read)."""
+    entries = None
+    with errors_shown("History cannot be read"):
+        entries = history.list()
+    if entries is None:
+        return None
     if not entries:
         st.info("No analyses yet. Files analysed on the **Analyse** page are kept here.", icon="🗂️")
         return None
@@ -54,26 +60,37 @@ def table(history: History) -> int | None:
     pick, delete = st.columns([5, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Open an analysis", list(labels), format_func=labels.__getitem__, key="history_pick")
     if delete.button("Delete", icon=":material/delete:", width="stretch", key="history_delete"):
-        result, extras = history.get(chosen)
-        created = history.created_at(chosen)
-        items = privacy.forget_analysis(chosen, history)
-        st.session_state["history_undo"] = {"result": result, "extras": extras, "created_at": created, "items": items}
-        st.rerun()
+        with errors_shown("The analysis could not be deleted"):
+            try:
+                result, extras = history.get(chosen)
+                undo = {"result": result, "extras": extras, "created_at": history.created_at(chosen)}
+            except (KeyError, StoreError):  # gone already, or damaged: delete it all the same, without an undo
+                undo = None
+            items = privacy.forget_analysis(chosen, history)
+            st.session_state["history_undo"] = {**undo, "items": items} if undo else None
+            st.rerun()
     return chosen
 
 
 def show(history: History, chosen: int) -> None:
     """Reopen one analysis: what produced it, then every view of it."""
-    result, extras = history.get(chosen)
     st.divider()
-    made = result.produced_by
+    try:
+        result, extras = history.get(chosen)
+    except KeyError:
+        st.info("That analysis was deleted meanwhile.", icon="🗑️")
+        return
+    except StoreError as exc:
+        st.error(plain(exc), icon="🚫")
+        return
+    made = result.produced_by if isinstance(result.produced_by, dict) else {}
     if made:
-        voice = f", voice {made['voice_model']} ({made['voice_model_version']})" if made.get("voice_model") else ""
-        st.caption(
+        voice = f", voice {made['voice_model']} ({made.get('voice_model_version')})" if made.get("voice_model") else ""
+        text = (
             f"Made by {made.get('project', 'an earlier version')}: face model {made.get('face_model', '?')} "
             f"({made.get('face_model_version', '?')}), detector {made.get('detector', '?')}{voice}. "
-            f"{_settings_text(result.settings)}"
         )
+        st.caption(inert(text) + _settings_text(result.settings))
     context = context_picker()
     render_result(
         result, extras, context, key=f"h{chosen}", prefix=state.current_settings().export_prefix, just_analyzed=False
@@ -87,7 +104,7 @@ def _settings_text(values: dict) -> str:
     diff = changed(values)
     if not diff:
         return "Default settings." if values else ""
-    return "Settings changed from the defaults: " + ", ".join(f"{k} {v}" for k, v in diff.items()) + "."
+    return "Settings changed from the defaults: " + ", ".join(f"{k} {plain(v)}" for k, v in diff.items()) + "."
 
 
 def delete_all_data() -> None:
@@ -103,9 +120,15 @@ def delete_all_data() -> None:
         done = st.session_state.pop("delete_all_done", None)
         if done:
             st.success(f"Deleted {done['analyses']} analyses and {done['items']} learning items.", icon="🗑️")
+        failed = st.session_state.pop("delete_all_failed", None)
+        if failed:
+            st.error(f"Not everything could be deleted: {plain(failed)}", icon="🚫")
 
 
 def _delete_all() -> None:
-    st.session_state["delete_all_done"] = privacy.delete_all(state.history())
+    try:
+        st.session_state["delete_all_done"] = privacy.delete_all()
+    except StoreError as exc:
+        st.session_state["delete_all_failed"] = str(exc)
     st.session_state.pop("history_undo", None)
     st.session_state["delete_all_sure"] = False

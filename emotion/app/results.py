@@ -71,9 +71,12 @@ def _overview_columns() -> dict:
 
 
 def _render_entry(analysis: Analysis, context: str, key: str, prefix: str) -> None:
+    for message in analysis.messages:  # a store that could not be written: said for as long as the result shows
+        show = st.warning if "could not" in message else st.info
+        show(f"**{plain(analysis.result.file)}**: {plain(message)}", icon="⚠️" if show is st.warning else "ℹ️")
     render_result(analysis.result, analysis.extras, context, key, prefix, analysis.video, analysis.video_error)
     if analysis.export_paths:
-        st.caption("Auto-exported to " + " and ".join(f"`{p}`" for p in analysis.export_paths))
+        st.caption("Auto-exported to " + " and ".join(plain(p) for p in analysis.export_paths))
 
 
 def render_result(
@@ -100,7 +103,7 @@ def render_result(
     """
     extras = extras or {}
     if result.error:
-        st.error(f"**{plain(result.file)}**: {result.error}", icon="⚠️")
+        st.error(f"**{plain(result.file)}**: {plain(result.error)}", icon="⚠️")
         _downloads(result, key, prefix, None, None)
         return
     _metrics(result, context)
@@ -111,7 +114,7 @@ def render_result(
     if voice_note and not under_metric:  # a short note already shows under the Voice metric
         notes.append(voice_note)
     for note in notes:
-        st.caption(f"ℹ️ {note}")
+        st.caption(f"ℹ️ {plain(note)}")
     if result.kind == "image":
         left, right = st.columns([3, 2])
         with left:
@@ -149,7 +152,7 @@ def render_result(
     _downloads(result, key, prefix, video, extras.get("image"))
     if result.kind == "video" and not video and just_analyzed:
         if video_error:
-            st.caption(f"The annotated video could not be made: {video_error}")
+            st.caption(f"The annotated video could not be made: {plain(video_error)}")
         else:
             st.caption("The annotated video is made right after an analysis (turn it on under Export).")
 

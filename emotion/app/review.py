@@ -7,6 +7,7 @@ Only the Streamlit app imports this module; everything it does goes through :mod
 from __future__ import annotations
 
 import base64
+import sqlite3
 import time
 from datetime import datetime
 
@@ -14,9 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from emotion.app import state
+from emotion.errors import EmotionError
 from emotion.labels import FACE_LABELS, VOICE_LABELS
 from emotion.learning import jobs as learning
-from emotion.learning.retrain import base_score
+from emotion.learning.retrain import GATE_ALPHA, GATE_COLUMNS, MIN_HELD_OUT, base_score, gate_rows
 from emotion.learning.review import corrections
 from emotion.storage.learning_store import LearningStore
 from emotion.storage.versions import BASE, Registry
@@ -64,8 +66,8 @@ def _score(reg: Registry, version: str, modality: str) -> str | None:
 
 def _score_help(modality: str) -> str:
     if modality == "voice":
-        return "Accuracy on RAVDESS actor 24 (never trained on), averaged with held-out corrections once a retrain ran"
-    return "Accuracy on reference FER2013 faces, averaged with held-out corrections once a retrain ran"
+        return "Accuracy on RAVDESS actor 24 (never trained on), the voice gate's reference set"
+    return "Accuracy on 700 reference FER2013 faces (never trained on), the face gate's reference set"
 
 
 def filters(db: LearningStore) -> dict:
@@ -133,11 +135,15 @@ def table(db: LearningStore, query: dict) -> None:
     save, note = st.columns([1, 4], vertical_alignment="center")
     if save.button(f"Save {total} change{'s' if total != 1 else ''}", type="primary", disabled=not total,
                    key="review_save"):
-        n = db.correct(changes) + db.delete_ids(discard)
-        st.session_state["review_saves"] = st.session_state.get("review_saves", 0) + 1
-        started = learning.maybe_start(db, state.current_settings().retrain_after)
-        st.session_state["review_saved"] = (n, started)
-        st.rerun()
+        try:
+            n = db.correct(changes) + db.delete_ids(discard)
+            started = learning.maybe_start(db, state.current_settings().retrain_after)
+        except (OSError, sqlite3.Error, EmotionError) as exc:  # a read-only, full or damaged store: say so, keep edits
+            note.error(f"The changes could not be saved: {str(exc).splitlines()[0][:200]}", icon="🚫")
+        else:
+            st.session_state["review_saves"] = st.session_state.get("review_saves", 0) + 1
+            st.session_state["review_saved"] = (n, started)
+            st.rerun()
     saved = st.session_state.pop("review_saved", None)
     if saved:
         extra = f"; retraining {', '.join(saved[1])} in the background" if saved[1] else ""
@@ -176,9 +182,10 @@ def preview(db: LearningStore, rows: list[dict], modality: str) -> None:
 def retrain_panel() -> None:
     """Start a retrain per modality and follow its progress; it runs in a separate process."""
     st.subheader("Retrain")
-    st.caption("A new model serves only if it scores at least as well as the serving one on held-out data "
-               "(RAVDESS actor 24 for the voice, reference faces for the face adapter, plus a held-out fifth of "
-               "your corrections). Every retrain is kept as a version below.")
+    st.caption("A new model serves only if it is not worse than the serving one (nor the shipped one) beyond noise "
+               "on held-out data: RAVDESS actor 24 for the voice, 700 reference faces for the face adapter, and a "
+               f"held-out fifth of your corrections once there are {MIN_HELD_OUT} of them (McNemar's exact test, "
+               f"one-sided, {GATE_ALPHA:.0%}). Every retrain is kept as a version below, with how it was judged.")
     cols = st.columns(2)
     for col, modality in zip(cols, learning.MODALITIES):
         with col:
@@ -189,6 +196,11 @@ def retrain_panel() -> None:
 def _job(modality: str) -> None:
     info = learning.status(modality)
     state = info.get("state", "idle")
+    seen = f"retrain_seen_{modality}"
+    if seen in st.session_state and st.session_state[seen] != info.get("finished"):
+        st.session_state[seen] = info.get("finished")
+        st.rerun(scope="app")  # a retrain just ended: the serving model and the versions table change
+    st.session_state[seen] = info.get("finished")
     busy = state == "running"
     if st.button(f"Retrain {NAMES[modality].lower()}", key=f"retrain_{modality}", disabled=busy,
                  icon=":material/model_training:", width="stretch"):
@@ -224,6 +236,7 @@ def versions_panel() -> None:
             })
         st.markdown(f"**{NAMES[modality]}**")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        _breakdown(reg)
         pick, go = st.columns([4, 1], vertical_alignment="bottom")
         choice = pick.selectbox("Roll back to", reg.names(), index=reg.names().index(active),
                                 key=f"rollback_pick_{modality}")
@@ -231,3 +244,18 @@ def versions_panel() -> None:
             reg.rollback(choice)
             st.toast(f"The {modality} model is now {choice}", icon="↩️")
             st.rerun()
+
+
+def _breakdown(reg: Registry, newest: int = 10) -> None:
+    """How the newest versions were judged: the gate's verdict and every part of it."""
+    judged = [v for v in reversed(reg.versions()) if v.get("metrics", {}).get("gate") is not None][:newest]
+    if not judged:
+        return
+    with st.expander(f"How the {NAMES[reg.folder.name].lower()} versions were judged"):
+        st.caption("Each part compares the version with a model on the same held-out items: *only this right* and "
+                   "*only that right* count the items exactly one of them got right, and *p (worse)* is the chance of "
+                   f"losing at least that many if both were equally good; below {GATE_ALPHA} the version is refused.")
+        for v in judged:
+            m = v["metrics"]
+            st.markdown(f"`{v['version']}` against `{m.get('current_version')}`: {m.get('verdict', '')}")
+            st.dataframe(pd.DataFrame(gate_rows(m["gate"]), columns=GATE_COLUMNS), hide_index=True, width="stretch")

@@ -58,7 +58,10 @@ def run_batch(files: list[Any], settings: Settings) -> None:
     try:
         models = state.models_for(settings)
     except ModelUnavailable as exc:
-        st.error(f"The models could not load: {exc}", icon="🚫")
+        st.error(f"The models could not load: {plain(exc)}", icon="🚫")
+        return
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # e.g. a damaged model registry
+        st.error(f"The models could not load: {plain(type(exc).__name__)}: {plain(exc)}", icon="🚫")
         return
     cancel = threading.Event()
     st.session_state["cancel_event"] = cancel
@@ -73,12 +76,12 @@ def run_batch(files: list[Any], settings: Settings) -> None:
 
     def show(step: batch.Step) -> None:
         overall.markdown(f"**Analysing {step.index + 1} of {step.total}:** {plain(step.name)}")
-        bar.progress(step.value, text=f"{step.name}: {STAGES.get(step.stage, step.stage)} {step.fraction:.0%}")
+        bar.progress(step.value, text=f"{plain(step.name)}: {STAGES.get(step.stage, step.stage)} {step.fraction:.0%}")
 
     sources = [batch.Source.upload(f, f.name, f.file_id) for f in files]
     for analysis in batch.run(sources, settings, models, progress=show, cancel=cancel):
-        for message in analysis.messages:
-            st.toast(f"{plain(analysis.result.file)}: {message}", icon="ℹ️")
+        for message in analysis.messages:  # shown with the result too, for as long as it is on the page
+            st.toast(f"{plain(analysis.result.file)}: {plain(message)}", icon="⚠️")
         for modality in analysis.retraining:
             st.toast(f"Enough new labels: retraining the {modality} model in the background", icon="🧠")
         state.add_analysis(analysis.key, analysis)

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from emotion.analysis.pipeline import Models
+from emotion.analysis.uploads import sweep
 from emotion.settings import Settings
 from emotion.storage.history import History
 
@@ -24,6 +25,12 @@ ANALYSES = "analyses"
 def load_models(face_backend: str, detector: str) -> Models:
     """Load and cache the models for one face backend and detector; the voice model loads on first use."""
     return Models.load(Settings(face_backend=face_backend, detector=detector))
+
+
+@st.cache_resource(show_spinner=False)
+def swept() -> int:
+    """Remove, once per server start, the private upload copies that a server killed mid-analysis left behind."""
+    return sweep()
 
 
 def models_for(settings: Settings) -> Models:
@@ -43,6 +50,7 @@ def defaults() -> dict[str, Any]:
 
 def init() -> None:
     """Put the default settings into the session once, and start the session's result list."""
+    swept()
     for key, value in defaults().items():
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(ANALYSES, {})

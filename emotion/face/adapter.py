@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from emotion.errors import ModelError
 from emotion.face.protocols import FaceModel
 from emotion.labels import FACE_LABELS
 
@@ -83,12 +84,22 @@ class FaceAdapter(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: Path) -> FaceAdapter:
-        """Read weights written by :meth:`save`."""
-        data = json.loads(Path(path).read_text())
-        adapter = cls(alpha=float(data["alpha"]))
-        adapter.W_, adapter.b_ = np.array(data["W"], dtype=np.float64), np.array(data["b"], dtype=np.float64)
-        if adapter.W_.shape != (len(FACE_LABELS),) * 2 or adapter.b_.shape != (len(FACE_LABELS),):
-            raise ValueError(f"{path} is not a face adapter")
+        """Read weights written by :meth:`save`.
+
+        Raises:
+            ModelError: The file is not JSON, or its weights are missing, of the wrong shape or not finite.
+        """
+        k = len(FACE_LABELS)
+        try:
+            data = json.loads(Path(path).read_text())
+            adapter = cls(alpha=float(data["alpha"]))
+            adapter.W_, adapter.b_ = np.array(data["W"], dtype=np.float64), np.array(data["b"], dtype=np.float64)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+            adapter = None
+        if adapter is None or adapter.W_.shape != (k, k) or adapter.b_.shape != (k,) or not (
+            np.isfinite(adapter.W_).all() and np.isfinite(adapter.b_).all()
+        ):
+            raise ModelError(f"{Path(path).name} is not a face adapter (7x7 finite weights); not loading it")
         adapter.classes_ = np.array(FACE_LABELS)
         return adapter
 

@@ -40,12 +40,48 @@ def square_crop(image: np.ndarray, box: list[int], margin: float) -> np.ndarray:
     return image[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
 
 
+MAX_INPUT_SIZE = 512
+"""Largest face side (pixels) a model may ask for; facial-emotion networks take 48-224."""
+SCALES = ("minus1to1", "zero1")
+
+
+def _read_sidecar(meta_path: Path, name: str) -> dict:
+    """A face model's sidecar, checked: a sha256, a sane ``input_size``, a known ``scale``, a margin, the labels.
+
+    Raises:
+        ModelUnavailable: The sidecar is not JSON or any field is missing or out of range.
+    """
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise ModelUnavailable(f"face model '{name}': its sidecar {meta_path.name} is not a JSON object; reinstall it")
+    size, margin, digest = meta.get("input_size"), meta.get("margin", 0.1), meta.get("sha256")
+    labels = meta.get("labels", list(FACE_LABELS))
+    checks = {
+        "it records no sha256 checksum": type(digest) is str and re.fullmatch("[0-9a-f]{64}", digest) is not None,
+        f"input_size {size!r} is not a whole number from 8 to {MAX_INPUT_SIZE}":
+            type(size) is int and 8 <= size <= MAX_INPUT_SIZE,
+        f"scale {meta.get('scale')!r} is not one of {', '.join(SCALES)}": meta.get("scale", SCALES[0]) in SCALES,
+        f"margin {margin!r} is not a number from 0 to 1": type(margin) in (int, float) and 0 <= margin <= 1,
+        f"labels {labels} are not {list(FACE_LABELS)}": type(labels) is list and tuple(labels) == FACE_LABELS,
+    }
+    problems = [what for what, ok in checks.items() if not ok]
+    if problems:
+        raise ModelUnavailable(
+            f"face model '{name}' is refused: in its sidecar {meta_path.name}, {'; '.join(problems)}; reinstall it"
+        )
+    return meta
+
+
 class OnnxFaceModel:
     """A facial-emotion network shipped in ``models/`` as ONNX, run on onnxruntime.
 
     Each ``NAME.onnx`` has a ``NAME.json`` beside it with ``input_size``, ``scale``
-    ("minus1to1" or "zero1"), ``margin``, ``labels`` and the file's ``sha256``, which is
-    checked on load so a damaged or swapped file is refused.
+    ("minus1to1" or "zero1"), ``margin``, ``labels`` and the file's ``sha256``. All are checked on load, the file
+    against its checksum, and one blank face is run through the graph, so a damaged, swapped or mismatched model
+    is refused with :class:`ModelUnavailable` instead of failing later.
 
     Args:
         name: The model's file stem in ``models_dir``.
@@ -62,21 +98,36 @@ class OnnxFaceModel:
         meta_path = path.with_suffix(".json")
         if not path.is_file() or not meta_path.is_file():
             raise ModelUnavailable(f"face model '{name}' is missing: expected {path} and {meta_path.name}")
-        self.meta = json.loads(meta_path.read_text())
-        if self.meta.get("sha256") and sha256(path) != self.meta["sha256"]:
+        self.meta = _read_sidecar(meta_path, name)
+        if sha256(path) != self.meta["sha256"]:
             raise ModelUnavailable(f"face model file {path} does not match its checksum; reinstall it")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+            raise ModelUnavailable(f"face model file {path.name} is not a valid ONNX model ({type(exc).__name__}); "
+                                   "reinstall it") from None
         self.input_name = self.session.get_inputs()[0].name
         self.name = name
         self.version = "base"
         self.size = int(self.meta["input_size"])
         self.margin = float(self.meta.get("margin", 0.1))
         self.classes_ = np.array(FACE_LABELS)
-        if tuple(self.meta.get("labels", FACE_LABELS)) != FACE_LABELS:
-            raise ModelUnavailable(f"face model '{name}' has labels {self.meta.get('labels')}, expected {FACE_LABELS}")
+        self._probe(path)
+
+    def _probe(self, path: Path) -> None:
+        """Run one blank face, so a graph that does not take this input or give 7 scores is refused on load."""
+        try:
+            out = self.session.run(None, {self.input_name: np.zeros((1, self.size, self.size, 1), np.float32)})[0]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors for a wrong shape or type
+            out, why = None, type(exc).__name__
+        else:
+            why = f"output of shape {np.shape(out)}"
+        if out is None or np.shape(out) != (1, len(FACE_LABELS)) or not np.isfinite(out).all():
+            raise ModelUnavailable(f"face model file {path.name} does not map a {self.size}x{self.size} gray face to "
+                                   f"{len(FACE_LABELS)} scores ({why}); reinstall it")
 
 
     @property

@@ -10,8 +10,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ from typing import Any
 
 from emotion.errors import RetrainError
 from emotion.files import write_text
-from emotion.learning.retrain import MODALITIES, retrain_face, retrain_voice
+from emotion.learning.retrain import MIN_FACE_LABELS, MODALITIES, retrain_face, retrain_voice, trainable_humans
 from emotion.settings import data_dir
 from emotion.storage.learning_store import LearningStore
 
@@ -40,6 +42,14 @@ def _lock(modality: str) -> Iterator[None]:
         except BlockingIOError:
             raise RetrainError(f"a {modality} retrain is already running") from None
         yield
+
+
+def _running_quietly(modality: str) -> bool:
+    """:func:`running`, but False when the data dir cannot be written (nothing can be running there then)."""
+    try:
+        return running(modality)
+    except OSError:
+        return False
 
 
 def running(modality: str) -> bool:
@@ -69,19 +79,49 @@ def status(modality: str) -> dict:
         ``result``.
     """
     try:
-        info = json.loads((_jobs() / f"{modality}.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        info = json.loads((data_dir() / "retrain" / f"{modality}.json").read_text())
+    except (OSError, ValueError):  # none yet, unreadable, or damaged
         info = {"state": "idle"}
-    if info.get("state") == "running" and not _just_started(info) and not running(modality):
+    if not isinstance(info, dict):
+        info = {"state": "idle"}
+    if info.get("state") == "running" and not _just_started(info) and not _running_quietly(modality):
         info.update(state="interrupted", message="the retrain stopped before it finished; the old model is serving")
     return info
+
+
+class Stopped(BaseException):
+    """SIGTERM reached a retrain.
+
+    Not an ``Exception``, so no ``except Exception`` on the way (a fold's fit in scikit-learn, a model loader)
+    mistakes it for a failure and carries on.
+    """
+
+
+@contextmanager
+def _stop_raises() -> Iterator[None]:
+    """Turn SIGTERM (:func:`stop`) into :class:`Stopped`, so ``finally`` blocks remove the retrain's work files.
+
+    Only in the main thread, where Python runs signal handlers; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def cancel(signum: int, frame: Any) -> None:
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, cancel)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def retrain(modality: str, store: LearningStore | None = None) -> dict:
     """Retrain one modality in this process, holding its lock and writing its progress file.
 
     Raises:
-        RetrainError: Another retrain of it is running, or it has nothing to learn from.
+        RetrainError: Another retrain of it is running, it has nothing to learn from, or it was stopped (SIGTERM).
     """
     store = store or LearningStore()
     fit = {"voice": retrain_voice, "face": retrain_face}[modality]
@@ -93,7 +133,12 @@ def retrain(modality: str, store: LearningStore | None = None) -> dict:
 
         report("starting", 0.0)
         try:
-            result = fit(store, report=report)
+            with _stop_raises():
+                result = fit(store, report=report)
+        except Stopped:
+            message = "the retrain was stopped; the old model is serving"
+            _write_status(modality, state="interrupted", message=message, started=started, finished=time.time())
+            raise RetrainError(message) from None
         except Exception as exc:
             _write_status(modality, state="failed", message=str(exc), started=started, finished=time.time())
             raise
@@ -120,8 +165,6 @@ def start(modality: str) -> bool:
 
 def stop(modality: str) -> bool:
     """Stop a running retrain of ``modality`` (its model is not saved). Returns whether one was running."""
-    import signal
-
     pid = status(modality).get("pid")
     if not running(modality) or not pid:
         return False
@@ -137,16 +180,23 @@ def stop(modality: str) -> bool:
 
 
 def new_labels(modality: str, store: LearningStore) -> int:
-    """Labels (human and collected) gathered since the modality's last retrain started."""
-    return store.count(modality, since=float(status(modality).get("started", 0.0)), human_only=False)
+    """Human labels given since the modality's last retrain started (collected predictions do not count)."""
+    return store.count(modality, since=float(status(modality).get("started", 0.0)), human_only=True)
+
+
+def ready(modality: str, store: LearningStore) -> bool:
+    """Whether a retrain of ``modality`` has enough human labels to run (the face adapter needs a few)."""
+    return modality != "face" or trainable_humans(store, "face") >= MIN_FACE_LABELS
 
 
 def maybe_start(store: LearningStore, every: int) -> list[str]:
-    """Start a background retrain of each modality with at least ``every`` new labels (0 disables).
+    """Start a background retrain of each modality with at least ``every`` new human labels (0 disables).
+
+    The model's own confident guesses never start one, and a modality that could not run yet is not started.
 
     Returns:
         The modalities started.
     """
     if every <= 0:
         return []
-    return [m for m in MODALITIES if new_labels(m, store) >= every and start(m)]
+    return [m for m in MODALITIES if new_labels(m, store) >= every and ready(m, store) and start(m)]

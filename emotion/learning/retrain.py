@@ -22,7 +22,7 @@ from emotion.errors import RetrainError
 from emotion.files import write_text
 from emotion.labels import FACE_LABELS
 from emotion.storage.learning_store import LearningStore
-from emotion.storage.versions import Registry
+from emotion.storage.versions import BASE, Registry
 
 MODALITIES = ("voice", "face")
 HUMAN_REPEATS, AUTO_REPEATS = 2, 1
@@ -36,14 +36,73 @@ Report = Callable[[str, float], None]
 
 
 
+GATE_ALPHA = 0.05
+"""A candidate is refused when it is worse than a model it is compared with at this one-sided significance."""
+MIN_HELD_OUT = 20
+"""Held-out corrections needed before they count in the gate; fewer are shown but decide nothing."""
+Check = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""One part of the gate: the true labels, the candidate's predictions and the other model's, on the same items."""
+
+
 def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
     return round(float(np.mean(np.asarray(y_true) == np.asarray(y_pred))), 4) if len(y_true) else None
 
 
-def gate_score(parts: dict[str, float | None]) -> float | None:
-    """The number a candidate must not lower: the mean of the held-out accuracies that exist."""
-    values = [v for v in parts.values() if v is not None]
-    return round(float(np.mean(values)), 4) if values else None
+def compare(truth: np.ndarray, candidate: np.ndarray, other: np.ndarray, need: int = 1) -> dict[str, Any]:
+    """Paired comparison of two models on the same items: McNemar's exact test, one-sided ("the candidate is worse").
+
+    Only the items where exactly one model is right carry information: if both models were equally good, each such
+    item would be a fair coin, so losing many more than gaining is evidence that the candidate is worse.
+
+    Args:
+        truth: True labels.
+        candidate: The candidate's predictions.
+        other: The predictions of the model it must not be worse than.
+        need: Items needed before this part counts.
+
+    Returns:
+        ``n``; ``candidate`` and ``other`` (accuracies); ``gained`` and ``lost`` (items only the candidate, or only
+        the other model, got right); ``p_worse`` (the chance of losing at least that many of those items if the
+        models were equally good); ``counts`` (``n >= need``); ``worse`` (it counts and ``p_worse < GATE_ALPHA``).
+    """
+    from scipy.stats import binomtest
+
+    truth = np.asarray(truth)
+    right, other_right = np.asarray(candidate) == truth, np.asarray(other) == truth
+    gained, lost = int(np.sum(right & ~other_right)), int(np.sum(~right & other_right))
+    p = float(binomtest(lost, gained + lost, 0.5, alternative="greater").pvalue) if gained + lost else 1.0
+    counts = len(truth) >= need
+    return {"n": len(truth), "candidate": _accuracy(truth, candidate), "other": _accuracy(truth, other),
+            "gained": gained, "lost": lost, "p_worse": float(f"{p:.3g}"), "counts": counts,
+            "worse": counts and p < GATE_ALPHA}
+
+
+def judge(checks: dict[str, Check | None]) -> tuple[dict[str, dict[str, Any]], bool, str]:
+    """Gate a candidate: it must not be worse, beyond noise, on any part that counts.
+
+    Args:
+        checks: Part name -> (truth, candidate, other) or None when that data is missing. A part named
+            ``held_out_corrections`` counts only from :data:`MIN_HELD_OUT` items; the others from one item.
+
+    Returns:
+        The breakdown (part -> :func:`compare`), whether to promote, and the verdict in words.
+    """
+    gate = {name: compare(*c, need=MIN_HELD_OUT if name == "held_out_corrections" else 1)
+            for name, c in checks.items() if c is not None and len(c[0])}
+    counted = [name for name, part in gate.items() if part["counts"]]
+    worse = [f"{name.replace('_', ' ')} {gate[name]['other']} -> {gate[name]['candidate']} "
+             f"(p = {gate[name]['p_worse']:.2g})" for name in counted if gate[name]["worse"]]
+    if not counted:
+        return gate, False, "kept the current model (no held-out data large enough to judge the new one)"
+    if worse:
+        return gate, False, f"kept the current model (the new one is worse beyond noise: {'; '.join(worse)})"
+    return gate, True, f"promoted (not worse beyond noise on {', '.join(n.replace('_', ' ') for n in counted)})"
+
+
+def trainable_humans(store: LearningStore, modality: str) -> int:
+    """Human labels a retrain of ``modality`` would train on (those outside the held-out share)."""
+    data = store.labelled(modality, human_weight=1.0, auto_weight=0.0)
+    return int(np.sum(~data["held_out"] & (data["w"] == 1.0)))
 
 
 def _voice_params() -> dict[str, Any]:
@@ -64,13 +123,24 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
         RetrainError: The RAVDESS base features are neither cached nor extractable.
     """
     from emotion.voice import corpora as ravdess
-    from emotion.voice.model import VoiceEmotionClassifier, dump_voice_model, load_active_voice_model
+    from emotion.voice.model import (
+        VoiceEmotionClassifier,
+        dump_voice_model,
+        load_active_voice_model,
+        load_voice_model,
+        sweep_work,
+    )
 
     report = report or (lambda stage, frac: None)
     registry = registry or Registry("voice")
-    report("loading RAVDESS base features", 0.05)
+    sweep_work()  # scratch files of a killed retrain
+    report("loading RAVDESS base features", 0.02)
+
+    def extracting(done: int, total: int) -> None:
+        report(f"extracting RAVDESS base features (once): {done} of {total} clips", 0.02 + 0.13 * done / total)
+
     try:
-        base = ravdess.load_features()
+        base = ravdess.load_features(progress=extracting)
     except FileNotFoundError as exc:
         raise RetrainError(f"{exc}; set EMOTION_RAVDESS to the RAVDESS folder to retrain the voice model") from None
     params = _voice_params()
@@ -92,15 +162,16 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
     model = VoiceEmotionClassifier(**params).fit(X, y, groups=groups)
     fit_seconds = round(time.perf_counter() - t0, 1)
     report("scoring on the held-out set", 0.85)
-    current, _, _ = load_active_voice_model()
-
-    def parts(m: Any) -> dict[str, float | None]:
-        return {
-            "ravdess_held_out_actor": _accuracy(base["y"][gate], m.predict(X_base[gate])),
-            "held_out_corrections": _accuracy(y_new[held], m.predict(X_new[held])) if held.any() else None,
-        }
-
-    metrics = {"candidate": parts(model), "current": parts(current), "current_version": registry.active()}
+    current, version, _ = load_active_voice_model()
+    reference, truth = X_base[gate], base["y"][gate]
+    guess = model.predict(reference)
+    checks: dict[str, Check | None] = {
+        "ravdess_held_out_actor": (truth, guess, current.predict(reference)),
+        "held_out_corrections": (y_new[held], model.predict(X_new[held]), current.predict(X_new[held]))
+        if held.any() else None,
+    }
+    if version != BASE:  # no drift: not worse than the shipped model either
+        checks["ravdess_held_out_actor_vs_shipped"] = (truth, guess, load_voice_model().predict(reference))
     info = {
         "ravdess_clips": int((~gate).sum()),
         "store_items": int(train_new.sum()),
@@ -109,7 +180,7 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
         "fit_seconds": fit_seconds,
     }
     report("saving", 0.95)
-    return _finish(registry, metrics, info, lambda tmp: dump_voice_model(model, tmp), ".skops")
+    return _finish(registry, checks, version, info, lambda tmp: dump_voice_model(model, tmp), ".skops")
 
 
 def reference_faces(n_per_class: int = 100) -> tuple[np.ndarray, np.ndarray] | None:
@@ -181,35 +252,59 @@ def retrain_face(store: LearningStore, registry: Registry | None = None, report:
     reference = reference_faces()
     version, path, _ = registry.active_file()
     current = FaceAdapter.load(path) if path is not None else None
+    shipped = np.array(FACE_LABELS)
 
-    def parts(m: Any) -> dict[str, float | None]:
-        def predict(z: np.ndarray) -> np.ndarray:
-            return m.predict(z) if m is not None else np.array(FACE_LABELS)[z.argmax(axis=1)]
+    def serving(z: np.ndarray) -> np.ndarray:
+        return current.predict(z) if current is not None else shipped[z.argmax(axis=1)]
 
-        return {
-            "reference_faces": _accuracy(reference[1], predict(log_probs(reference[0]))) if reference else None,
-            "held_out_corrections": _accuracy(data["y"][held], predict(X[held])) if held.any() else None,
-        }
-
-    metrics = {"candidate": parts(model), "current": parts(current), "current_version": version}
+    checks: dict[str, Check | None] = {"reference_faces": None, "held_out_corrections": None}
+    if reference is not None:
+        z, truth = log_probs(reference[0]), reference[1]
+        checks["reference_faces"] = (truth, model.predict(z), serving(z))
+        if current is not None:  # no drift: not worse than the shipped model either
+            checks["reference_faces_vs_shipped"] = (truth, model.predict(z), shipped[z.argmax(axis=1)])
+    if held.any():
+        checks["held_out_corrections"] = (data["y"][held], model.predict(X[held]), serving(X[held]))
     info = {"store_items": int(train.sum()), "human": humans, "held_out_items": int(held.sum()),
             "fit_seconds": fit_seconds}
-    return _finish(registry, metrics, info, model.save, ".json")
+    return _finish(registry, checks, version, info, model.save, ".json")
 
 
-def _finish(registry: Registry, metrics: dict, info: dict, write: Callable[[Path], None], suffix: str) -> dict:
-    """Gate the candidate, then save it as a version (active only if it passed). Returns the outcome."""
-    cand, cur = gate_score(metrics["candidate"]), gate_score(metrics["current"])
-    metrics.update(score=cand, current_score=cur)
-    promote = cand is not None and (cur is None or cand >= cur)
+def _finish(
+    registry: Registry, checks: dict[str, Check | None], current: str, info: dict, write: Callable[[Path], None],
+    suffix: str,
+) -> dict:
+    """Gate the candidate (:func:`judge`), then save it as a version (active only if it passed).
+
+    Args:
+        registry: The modality's versions.
+        checks: The gate's parts; the first is the reference set, the second the held-out corrections.
+        current: The serving version the candidate is compared with.
+        info: What the candidate was trained on.
+        write: Writes the candidate's file.
+        suffix: The file's suffix.
+
+    Returns:
+        ``version``, ``promoted``, ``metrics`` (as recorded in the registry: ``candidate`` and ``current``
+        accuracies per part, ``current_version``, ``gate`` (the breakdown), ``score`` and ``current_score`` (the
+        reference accuracies), ``verdict``), ``data`` and a one-line ``message``.
+    """
+    gate, promote, verdict = judge(checks)
+    main = [name for name in checks if not name.endswith("_vs_shipped")]
+    metrics: dict[str, Any] = {
+        "candidate": {name: gate[name]["candidate"] if name in gate else None for name in main},
+        "current": {name: gate[name]["other"] if name in gate else None for name in main},
+        "current_version": current,
+        "gate": gate,
+        "verdict": verdict,
+    }
+    metrics.update(score=metrics["candidate"][main[0]], current_score=metrics["current"][main[0]])
     version = registry.add(write, metrics, info, suffix, promote)
-    verdict = "promoted" if promote else "kept the current model (the new one scored lower)"
-    if cand is None:
-        verdict = "kept the current model (no held-out data to judge the new one)"
-    card = _card(registry.folder.name, version, metrics, info, verdict)
-    write_text(registry.folder / f"{version}.md", card)
+    write_text(registry.folder / f"{version}.md", _card(registry.folder.name, version, metrics, info, verdict))
+    cand, cur = metrics["score"], metrics["current_score"]
     return {"version": version, "promoted": promote, "metrics": metrics, "data": info,
-            "message": f"{registry.folder.name} model {version}: score {cand} vs {cur} for the current one; {verdict}"}
+            "message": f"{registry.folder.name} model {version}: reference accuracy {cand} vs {cur} for the serving "
+            f"one; {verdict}"}
 
 
 def _card(modality: str, version: str, metrics: dict, info: dict, verdict: str) -> str:
@@ -218,15 +313,14 @@ def _card(modality: str, version: str, metrics: dict, info: dict, verdict: str) 
     Args:
         modality: "voice" or "face".
         version: The version's name in its registry.
-        metrics: ``candidate`` and ``current`` (held-out part -> accuracy), ``current_version``, ``score`` and
-            ``current_score`` (their means).
+        metrics: As :func:`_finish` records them (``gate`` holds the breakdown).
         info: What the version was trained on (name -> number), as :func:`_finish` receives it.
         verdict: Whether it was promoted, and why.
 
     Returns:
         The card in Markdown (see :mod:`emotion.storage.cards`).
     """
-    from emotion.storage.cards import markdown_table, render_card
+    from emotion.storage.cards import render_card
 
     what = {
         "voice": "RBF SVM on OpenSMILE ComParE features (the shipped configuration, C and gamma fixed), trained on "
@@ -234,16 +328,34 @@ def _card(modality: str, version: str, metrics: dict, info: dict, verdict: str) 
         "face": "7x7 adapter softmax(W log p + b) over the shipped face model's probabilities, pulled towards the "
         "identity, trained on the learning store's face labels (human weight 1, collected 0.3).",
     }[modality]
-    rows = [[part, metrics["candidate"][part], metrics["current"][part]] for part in metrics["candidate"]]
-    rows.append(["**score (mean)**", metrics["score"], metrics["current_score"]])
     held = "60 clips of one RAVDESS actor" if modality == "voice" else "700 FER2013 reference faces"
     sections = {
         "Data": ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items()) + ".",
         "Held-out accuracy": f"Never trained on, against the model serving then ({metrics['current_version']}):\n\n"
-        + markdown_table(["part", "this version", "serving"], rows),
-        "Decision": f"{verdict[:1].upper()}{verdict[1:]}.",
+        + gate_table(metrics["gate"]),
+        "Decision": f"{verdict[:1].upper()}{verdict[1:]}. A new version must not be worse than the serving one (nor "
+        f"than the shipped one) beyond noise: McNemar's exact one-sided test on the items where exactly one of them "
+        f"is right, refused at p < {GATE_ALPHA}. Held-out corrections count from {MIN_HELD_OUT}.",
         "Limits": f"The held-out parts are small ({held} and a fifth of the corrections), so a difference of a few "
         "hundredths is noise; corrections from one speaker or one camera adapt the model to them; collected labels "
         "are the model's own confident guesses and can reinforce its mistakes.",
     }
     return render_card(f"{modality} model {version}", sections, intro=what)
+
+
+GATE_COLUMNS = ["part", "items", "this version", "compared with", "only this right", "only that right", "p (worse)",
+                "counts"]
+
+
+def gate_rows(gate: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    """The gate's breakdown as table rows (see :data:`GATE_COLUMNS`), for the model card and the Review page."""
+    return [[name.replace("_", " "), p["n"], p["candidate"], p["other"], p["gained"], p["lost"], p["p_worse"],
+             ("yes" if p["counts"] else f"no (under {MIN_HELD_OUT})") + (", worse" if p["worse"] else "")]
+            for name, p in gate.items()]
+
+
+def gate_table(gate: dict[str, dict[str, Any]]) -> str:
+    """The gate's breakdown as a Markdown table."""
+    from emotion.storage.cards import markdown_table
+
+    return markdown_table(GATE_COLUMNS, gate_rows(gate))

@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion.media import MediaError, iter_video_frames, read_image
+from emotion.media import MediaError, iter_video_frames, origin, read_image
 from emotion.record import Face, Result
+from emotion.settings import AUDIO_RATES
 
 _BGR: dict[str, tuple[int, int, int]] = {
     "angry": (40, 39, 214),
@@ -30,6 +31,8 @@ _BGR: dict[str, tuple[int, int, int]] = {
 }
 H264_ENCODERS = ("libx264", "h264", "libopenh264")
 """Encoders tried in order for annotated videos."""
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+"""Sample rates AAC can hold; sound at another rate is re-encoded at 48 kHz."""
 
 
 def draw_faces(bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -176,7 +179,9 @@ def annotate_video(
     Every frame shows the faces of the nearest sampled frame (so the boxes hold between samples).
     The output is H.264 in yuv420p with the index at the front (``+faststart``), so browsers can
     play it while it downloads. The first audio stream is copied when it is AAC and re-encoded to
-    AAC otherwise.
+    AAC otherwise. Picture and sound keep their timestamps from the container's start
+    (:func:`emotion.media.origin`), as the record's times do: a picture that starts late still
+    starts late, in step with the sound.
 
     Args:
         src_path: The analysed video.
@@ -210,44 +215,57 @@ def annotate_video(
         vin = src.streams.video[0]
         vin.thread_type = "AUTO"
         ain = src.streams.audio[0] if src.streams.audio else None
+        if ain is not None and not AUDIO_RATES[0] <= (ain.codec_context.sample_rate or 44100) <= AUDIO_RATES[1]:
+            ain = None  # a rate the voice path refuses too (1 Hz would decode to gigabytes): a silent copy
+        zero = origin(src)
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         total = max(1, int(vin.frames or float(result.duration or 0) * float(rate)))
         with av.open(str(dst_path), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
-            vout = _video_stream(dst, first[2], rate)
-            aout, resampler, copy_audio = None, None, False
+            vout = _video_stream(dst, first[2], rate, vin.time_base)
+            tick = vout.codec_context.time_base
+            aout, resampler, copy_audio, next_sample = None, None, False, None
             if ain is not None:
                 copy_audio = ain.codec_context.name == "aac"
                 if copy_audio:
                     aout = dst.add_stream_from_template(ain)
                 else:
-                    aout = dst.add_stream("aac", rate=ain.codec_context.sample_rate or 44100)
+                    rate_in = ain.codec_context.sample_rate or 44100
+                    aout = dst.add_stream("aac", rate=rate_in if rate_in in AAC_RATES else 48000)
                     aout.layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
                     resampler = av.AudioResampler(format="fltp", layout=aout.layout, rate=aout.rate)
+            shift = round(zero / ain.time_base) if ain is not None and ain.time_base is not None else 0
             streams = [vin] + ([ain] if ain is not None else [])
-            written = 0
+            written, last_pts = 0, -1
             for packet in src.demux(*streams):
                 if packet.stream is ain:
                     assert aout is not None  # ain has an output stream
                     if copy_audio:
                         if packet.dts is not None:
+                            packet.dts -= shift
+                            packet.pts = packet.pts - shift if packet.pts is not None else None
                             packet.stream = aout
                             dst.mux(packet)
                         continue
                     assert resampler is not None  # made when the audio is not copied
                     for frame in _decode(packet):
+                        if next_sample is None:  # where the sound starts, from the container's start
+                            lead = float(frame.time) - zero if frame.time is not None else 0.0
+                            next_sample = max(0, round(lead * aout.rate))
                         for sound in resampler.resample(frame):
-                            sound.pts = None
+                            sound.pts, sound.time_base = next_sample, Fraction(1, aout.rate)
+                            next_sample += sound.samples
                             dst.mux(aout.encode(sound))
                     continue
                 for frame in _decode(packet):
                     img = frame_to_bgr(frame, max_side)
-                    t = float(frame.time) if frame.time is not None else written / float(rate)
+                    t = float(frame.time) - zero if frame.time is not None else written / float(rate)
                     img = draw_faces(img, faces_at(t))
                     h, w = vout.codec_context.height, vout.codec_context.width
                     if img.shape[:2] != (h, w):
                         img = img[:h, :w]
                     out = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
-                    out.pts = written
+                    out.pts = last_pts = max(last_pts + 1, round(max(0.0, t) / tick))  # its own time, in order
+                    out.time_base = tick
                     dst.mux(vout.encode(out))
                     written += 1
                     if progress is not None and written % 10 == 0:
@@ -269,10 +287,17 @@ def _decode(packet):  # noqa: ANN001, ANN202 - av types
         return []
 
 
-def _video_stream(dst, img: np.ndarray, rate: Fraction):  # noqa: ANN001, ANN202 - av types
+def _video_stream(dst, img: np.ndarray, rate: Fraction, tick: Fraction | None = None):  # noqa: ANN001, ANN202
+    """Add the H.264 output stream.
+
+    Its time base is the source's (``tick``) when finer than a frame, so frames keep their own times (a variable
+    frame rate, a late start).
+    """
     stream = dst.add_stream(h264_encoder(), rate=rate)
     stream.width, stream.height = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2
     stream.pix_fmt = "yuv420p"
-    stream.codec_context.time_base = Fraction(1, 1) / rate
+    frame = Fraction(1, 1) / rate
+    fine = tick is not None and 0 < tick < frame and tick.denominator <= 10**6
+    stream.codec_context.time_base = tick if fine else frame
     stream.options = {"crf": "23", "preset": "veryfast"}
     return stream

@@ -1,4 +1,8 @@
-"""Exports of result records: JSON and CSV (one row per face and per voice segment)."""
+"""Exports of result records: JSON and CSV (one row per face and per voice segment).
+
+CSV text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return, as a file named ``=HYPERLINK(...).jpg`` would) get a leading ``'``, as OWASP recommends.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +47,23 @@ def to_json(results: Iterable[Result], indent: int | None = 2) -> str:
     return json.dumps([r.to_dict() for r in results], indent=indent, ensure_ascii=False)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+"""First characters (after any spaces) that make a spreadsheet read a cell as a formula (full-width forms too)."""
+
+
+def cell(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula: text starting like one gets a leading ``'`` (OWASP)."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_rows(result: Result) -> list[dict]:
-    """Return one CSV row per face, per dropped frame, and per voice segment of a record."""
+    """Return one CSV row per face, per dropped frame, and per voice segment of a record (cells made safe)."""
+    return [{k: cell(v) for k, v in row.items()} for row in _rows(result)]
+
+
+def _rows(result: Result) -> list[dict]:
     base = {"file": result.file, "kind": result.kind}
     if result.error:
         return [{**base, "error": result.error}]

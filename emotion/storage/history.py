@@ -2,7 +2,9 @@
 
 The database lives in ``<data dir>/history.sqlite``; the data dir is ``$EMOTION_DATA_DIR`` when set and
 ``learning_data/`` in the repository otherwise. It runs in WAL mode, so the app can read while another
-session writes, and every change is one transaction.
+session writes, and every change is one transaction. Every failure is a one-line
+:class:`~emotion.storage.sqlite.StoreError`; a damaged file is moved aside and a new one started (see
+:mod:`emotion.storage.sqlite`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from emotion.record import Result
 from emotion.settings import data_dir
-from emotion.storage.sqlite import prepare, scrub
+from emotion.storage.sqlite import StoreError, guarded, notice, prepare, scrub
 
 DB_NAME = "history.sqlite"
 
@@ -68,11 +70,26 @@ class History:
 
     Args:
         path: The SQLite file; ``data_dir()/history.sqlite`` when None. Its folder is created.
+
+    Attributes:
+        moved: Where a damaged file was moved aside by this object (opening it or using it), else None.
+
+    Raises:
+        StoreError: It cannot be created or opened (read-only or missing data folder, full disk).
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else data_dir() / DB_NAME
-        prepare(self.path, _SCHEMA, "analyses", _COLUMNS)
+        self.moved: Path | None = None
+        self.moved = self.start()
+
+    def start(self) -> Path | None:
+        """Open the database, creating or migrating it; return where a damaged one was moved aside, if it was."""
+        return prepare(self.path, _SCHEMA, "analyses", _COLUMNS)
+
+    def notice(self) -> str | None:
+        """A message for as long as a damaged History file lies moved aside beside this one."""
+        return notice(self.path, "The History database")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -85,11 +102,13 @@ class History:
         finally:
             conn.close()
 
+    @guarded("read")
     def journal_mode(self) -> str:
         """Return SQLite's journal mode for the database ("wal")."""
         with self._connect() as conn:
             return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
+    @guarded("save to")
     def add(self, result: Result, extras: dict[str, Any] | None = None, created_at: str | None = None) -> int:
         """Store one analysis and return its id.
 
@@ -123,6 +142,7 @@ class History:
             assert cur.lastrowid is not None  # an INSERT always sets it
             return cur.lastrowid
 
+    @guarded("read")
     def list(self, limit: int = 500) -> list[Entry]:
         """Return the newest ``limit`` analyses, newest first."""
         with self._connect() as conn:
@@ -131,26 +151,35 @@ class History:
                 " ORDER BY created_at DESC, id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [Entry(*row) for row in rows]
+        return [_entry(row) for row in rows]
 
+    @guarded("read")
     def get(self, entry_id: int) -> tuple[Result, dict[str, Any]]:
         """Return the record and the extras of one analysis.
 
         Raises:
             KeyError: If there is no such analysis.
+            StoreError: Its stored record cannot be read (damaged), or the database cannot.
         """
         with self._connect() as conn:
             row = conn.execute("SELECT record, extras FROM analyses WHERE id = ?", (entry_id,)).fetchone()
         if row is None:
             raise KeyError(f"no analysis with id {entry_id}")
-        return Result.from_dict(json.loads(row[0])), json.loads(row[1] or "{}")
+        try:
+            extras = json.loads(row[1] or "{}")
+            return Result.from_dict(json.loads(row[0])), extras if isinstance(extras, dict) else {}
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise StoreError(f"analysis {entry_id} cannot be read: its stored record is damaged ({detail})") from None
 
+    @guarded("read")
     def created_at(self, entry_id: int) -> str | None:
         """Return when an analysis was stored (None if it does not exist)."""
         with self._connect() as conn:
             row = conn.execute("SELECT created_at FROM analyses WHERE id = ?", (entry_id,)).fetchone()
         return row[0] if row else None
 
+    @guarded("delete from")
     def delete(self, entry_id: int) -> bool:
         """Delete one analysis; return whether it existed."""
         with self._connect() as conn:
@@ -158,6 +187,7 @@ class History:
         scrub(self.path)
         return found
 
+    @guarded("delete from")
     def clear(self) -> int:
         """Delete every analysis; return how many there were."""
         with self._connect() as conn:
@@ -165,9 +195,27 @@ class History:
         scrub(self.path)
         return n
 
+    @guarded("read")
     def __len__(self) -> int:
         with self._connect() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0])
+
+
+def _entry(row: tuple) -> Entry:
+    """An Entry from a row, whatever types a damaged or foreign row holds."""
+
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def number(value: Any, kind: type, default: Any) -> Any:
+        try:
+            return kind(value)
+        except (TypeError, ValueError, OverflowError):
+            return default
+
+    id_, created, file, kind, duration, dominant, error, run = row
+    return Entry(number(id_, int, 0), text(created) or "", text(file) or "", text(kind) or "",
+                 number(duration, float, 0.0), text(dominant), text(error), number(run, int, 1))
 
 
 def _dominant(result: Result) -> str | None:

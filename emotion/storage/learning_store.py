@@ -2,7 +2,9 @@
 
 SQLite in WAL mode under the data dir (``learning.sqlite``). Every write is one transaction with a
 busy timeout, so several app sessions and the retrain process can write at once without losing a row.
-Human corrections always win over labels collected automatically from high-confidence predictions.
+Human corrections always win over labels collected automatically from high-confidence predictions. Every failure
+is a one-line :class:`~emotion.storage.sqlite.StoreError` (a full disk says so; a damaged file is moved aside and
+a new one started: see :mod:`emotion.storage.sqlite`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, overload
 import numpy as np
 
 from emotion.settings import data_dir
-from emotion.storage.sqlite import prepare, scrub
+from emotion.storage.sqlite import guarded, notice, prepare, scrub
 
 DB_NAME = "learning.sqlite"
 HUMAN, AUTO = "human", "auto"
@@ -110,6 +112,12 @@ class LearningStore:
         path: The database file; defaults to ``<data dir>/learning.sqlite``.
         auto_threshold: Predictions at least this confident are kept as labelled data ("auto").
         held_out_share: Share of human corrections set aside (by id, deterministically) to judge new models.
+
+    Attributes:
+        moved: Where a damaged file was moved aside by this object (opening it or using it), else None.
+
+    Raises:
+        StoreError: It cannot be created or opened (read-only or missing data folder, full disk).
     """
 
     def __init__(
@@ -118,9 +126,20 @@ class LearningStore:
         self.path = Path(path) if path else data_dir() / DB_NAME
         self.auto_threshold = auto_threshold
         self.held_out_share = held_out_share
-        prepare(self.path, _SCHEMA, "items", _COLUMNS)
+        self.moved: Path | None = None
+        self.moved = self.start()
+
+    @guarded("open")
+    def start(self) -> Path | None:
+        """Open the store, creating or migrating it; return where a damaged one was moved aside, if it was."""
+        moved = prepare(self.path, _SCHEMA, "items", _COLUMNS)
         with self._db() as db:
             db.execute("CREATE INDEX IF NOT EXISTS items_content ON items (content)")
+        return moved
+
+    def notice(self) -> str | None:
+        """A message for as long as a damaged learning store lies moved aside beside this one."""
+        return notice(self.path, "The learning store")
 
     @contextmanager
     def _db(self, write: bool = True) -> Iterator[sqlite3.Connection]:
@@ -133,11 +152,16 @@ class LearningStore:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite already rolled back after some errors (a full disk)
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error that brought us here is the one to report
                 raise
         finally:
             db.close()
 
+    @guarded("save to")
     def add(self, items: list[Item]) -> list[int]:
         """Store items in one transaction; confident predictions are labelled "auto". Returns their ids."""
         now = time.time()
@@ -173,6 +197,7 @@ class LearningStore:
                 ids.append(cur.lastrowid)
         return ids
 
+    @guarded("save to")
     def correct(self, corrections: dict[int, str]) -> int:
         """Set human labels (a confirmation is a correction to the predicted label). Returns rows changed."""
         now = time.time()
@@ -187,6 +212,7 @@ class LearningStore:
                 changed += cur.rowcount
         return changed
 
+    @guarded("read")
     def rows(
         self,
         modality: str | None = None,
@@ -218,6 +244,7 @@ class LearningStore:
         """The stored crop or audio of one item."""
         return self.medias([item_id]).get(item_id)
 
+    @guarded("read")
     def medias(self, ids: list[int]) -> dict[int, bytes]:
         """The stored crops or audio of several items, in one query: id -> bytes (items without media left out)."""
         if not ids:
@@ -227,6 +254,7 @@ class LearningStore:
             rows = db.execute(f"SELECT id, media FROM items WHERE id IN ({marks}) AND media IS NOT NULL", ids)
             return {int(i): m for i, m in rows}
 
+    @guarded("read")
     def labelled(self, modality: str, human_weight: float = 1.0, auto_weight: float = 0.3) -> dict[str, Any]:
         """Training data: features ``X``, labels ``y``, weights ``w``, ``held_out`` flags, ``ids``, ``sources``."""
         with self._db(write=False) as db:
@@ -253,6 +281,7 @@ class LearningStore:
             "sources": np.array([r[5] for r in rows]),
         }
 
+    @guarded("read")
     def size(self, modality: str | None = None) -> int:
         """How many items are stored (of one modality)."""
         sql, args = "SELECT COUNT(*) FROM items", []
@@ -261,11 +290,13 @@ class LearningStore:
         with self._db(write=False) as db:
             return int(db.execute(sql, args).fetchone()[0])
 
+    @guarded("read")
     def files(self) -> list[str]:
         """The display names of every file with stored items, sorted."""
         with self._db(write=False) as db:
             return [r[0] for r in db.execute("SELECT DISTINCT file FROM items ORDER BY file")]
 
+    @guarded("read")
     def count(self, modality: str | None = None, since: float = 0.0, human_only: bool = True) -> int:
         """Labels given after ``since`` (a timestamp): human ones, or with ``human_only=False`` collected ones too."""
         sql = "SELECT COUNT(*) FROM items WHERE labelled_at > ?" + (" AND label_source='human'" if human_only else "")
@@ -276,6 +307,7 @@ class LearningStore:
         with self._db(write=False) as db:
             return int(db.execute(sql, args).fetchone()[0])
 
+    @guarded("delete from")
     def delete_ids(self, ids: list[int]) -> int:
         """Delete single items (a false face, a segment without a voice). Returns rows deleted."""
         if not ids:
@@ -285,12 +317,14 @@ class LearningStore:
         scrub(self.path)
         return n
 
+    @guarded("read")
     def sources_of(self, content: str) -> list[str]:
         """The sources (``history:<id>``) that already hold items of a file with this sha256."""
         with self._db(write=False) as db:
             rows = db.execute("SELECT DISTINCT source FROM items WHERE content=?", (content,)).fetchall()
         return [r[0] for r in rows]
 
+    @guarded("delete from")
     def delete_source(self, source: str) -> int:
         """Delete every item of one source (its crops, segments and features). Returns rows deleted."""
         with self._db() as db:
@@ -298,6 +332,7 @@ class LearningStore:
         scrub(self.path)
         return n
 
+    @guarded("delete from")
     def clear(self) -> None:
         """Delete everything in the store."""
         with self._db() as db:

@@ -24,6 +24,22 @@ BASE = "base"
 """The version name of the model the project ships."""
 
 
+def _well_formed(data: Any) -> bool:
+    """Whether registry data has the shape this module writes (an active name and well-formed versions)."""
+    fields = {"version": str, "file": str, "sha256": str}
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("active"), str)
+        and isinstance(data.get("versions"), list)
+        and all(
+            isinstance(v, dict)
+            and all(isinstance(v.get(k), t) for k, t in fields.items())
+            and isinstance(v.get("metrics", {}), dict)
+            for v in data["versions"]
+        )
+    )
+
+
 class Registry:
     """The versions of one modality's learned model.
 
@@ -37,13 +53,18 @@ class Registry:
         self.file = self.folder / "registry.json"
 
     def _read(self) -> dict[str, Any]:
+        """The registry, or an empty one (the shipped model serves) when it is missing, unreadable or malformed."""
         try:
-            return json.loads(self.file.read_text())
+            data = json.loads(self.file.read_bytes())
         except FileNotFoundError:
             return {"active": BASE, "versions": []}
-        except (json.JSONDecodeError, OSError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON
             log.warning("model registry %s is unreadable (%s); using the shipped model", self.file, exc)
             return {"active": BASE, "versions": []}
+        if not _well_formed(data):
+            log.warning("model registry %s is damaged; using the shipped model", self.file)
+            return {"active": BASE, "versions": []}
+        return data
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -100,9 +121,10 @@ class Registry:
             self._write(reg)
 
     def score(self, version: str) -> float | None:
-        """The version's gate score: from its own retrain, or from a later retrain that was judged against it.
+        """The version's accuracy on the gate's reference set: from its own retrain, or a later one judged against it.
 
-        None when no retrain ever scored it (the shipped model before the first retrain).
+        The reference set is RAVDESS actor 24 for the voice and the reference faces for the face adapter. None when
+        no retrain ever scored it (the shipped model before the first retrain).
         """
         value = None
         for v in self.versions():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -59,13 +60,19 @@ def _extract_one(args: tuple[str, str]) -> np.ndarray:
     return extract_features(*read(path), sets, normalise)
 
 
-def load_features(data: Path | None = None, variant: str = "norm", workers: int = 2) -> dict[str, np.ndarray]:
+def load_features(
+    data: Path | None = None,
+    variant: str = "norm",
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
     """Return features of every clip, extracting them once and caching them.
 
     Args:
         data: The RAVDESS folder (default :func:`emotion.settings.ravdess_dir`).
         variant: A key of :data:`VARIANTS`.
         workers: Processes used for extraction.
+        progress: Called as ``progress(done, total)`` every few clips while extracting (never when cached).
 
     Returns:
         ``X`` (clips x features), ``y`` (labels), ``actor``, ``files`` and ``names`` (feature names).
@@ -80,8 +87,12 @@ def load_features(data: Path | None = None, variant: str = "norm", workers: int 
     cache.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(f"extracting {VARIANTS[variant][0]} ({variant}) from {len(clips)} clips with {workers} processes ...")
+    rows = []
     with Pool(workers) as pool:
-        rows = pool.map(_extract_one, [(str(c), variant) for c in clips], chunksize=8)
+        for row in pool.imap(_extract_one, [(str(c), variant) for c in clips], chunksize=8):
+            rows.append(row)
+            if progress and (len(rows) % 16 == 0 or len(rows) == len(clips)):
+                progress(len(rows), len(clips))
     print(f"extracted in {time.perf_counter() - t0:.0f} s -> {cache}")
     labels, actors = zip(*(parse_name(c) for c in clips))
     out = {

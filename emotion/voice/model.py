@@ -7,7 +7,13 @@ with a JSON sidecar (``voice_svm.json``) holding its sha256, feature set and tra
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -223,13 +229,11 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
             y: Emotion labels.
             groups: Speaker ids; when given, every inner split keeps speakers apart.
         """
-        import tempfile
-
         X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
         splits = self._splits(X, y, groups)
         self.best_params_: dict[str, Any] = {}
-        with tempfile.TemporaryDirectory(prefix="voice_fit_") as cache:  # feature selection is fitted once per fold
-            pipe = self._pipeline(X.shape[1], memory=cache)
+        with work_folder() as cache:  # feature selection is fitted once per fold
+            pipe = self._pipeline(X.shape[1], memory=str(cache))
             if self.param_grid:
                 search = GridSearchCV(pipe, self.param_grid, cv=splits, n_jobs=self.n_jobs, refit=False)
                 search.fit(X, y)
@@ -251,6 +255,62 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Work files of a fit
+
+WORK_PREFIX = "voice_fit_"
+IN_USE = ".in-use"
+
+
+def work_root() -> Path:
+    """Where fits keep their scratch files (cached transforms of the training features, store data included).
+
+    Under the data dir, never the system temp folder, so deleting the data dir deletes them too.
+    """
+    return settings.data_dir() / "work"
+
+
+@contextmanager
+def work_folder() -> Iterator[Path]:
+    """A private scratch folder (mode 700) for one fit, removed however the fit ends.
+
+    The fit holds a lock on a file inside it; the system releases the lock when the process dies, which is how
+    :func:`sweep_work` tells a killed fit's folder from a running one's.
+    """
+    root = work_root()
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=root))
+    try:
+        with open(path / IN_USE, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _stale(path: Path) -> bool:
+    """Whether no living fit uses the folder (its lock is free, or it never got one and is over a minute old)."""
+    try:
+        with open(path / IN_USE) as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+    except BlockingIOError:
+        return False
+    except OSError:  # no lock file: a folder being created right now, or one killed as it began
+        try:
+            return time.time() - path.stat().st_mtime > 60
+        except OSError:
+            return False
+
+
+def sweep_work() -> int:
+    """Remove the scratch folders of fits that were killed (a stopped fit removes its own). Returns how many."""
+    stale = [path for path in work_root().glob(f"{WORK_PREFIX}*") if _stale(path)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Safe persistence
 
 _cache: dict[tuple[str, int], VoiceEmotionClassifier] = {}
@@ -261,13 +321,50 @@ def default_model_path() -> Path:
     return settings.models_dir() / f"{DEFAULT_MODEL_NAME}.skops"
 
 
+TRUSTED_TYPES = frozenset({
+    "emotion.voice.model.Clip",
+    "emotion.voice.model.VoiceEmotionClassifier",
+    "imblearn.over_sampling._smote.base.SMOTE",
+    "imblearn.pipeline.Pipeline",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+})
+"""The only types, beyond skops' own defaults, that a voice model file may name: exactly the classes the shipped
+pipeline uses (``skops.io.get_untrusted_types`` of ``models/voice_svm.skops``, recorded in its sidecar). Never a
+module prefix and never a function: skops calls what a file names while loading it, so a name such as a
+scikit-learn test helper would run code. A model that needs another type is refused when it is saved."""
+
+
+def _untrusted(path: Path) -> list[str]:
+    """The types a skops file names beyond skops' defaults (parsed only, nothing built)."""
+    import skops.io as sio
+
+    try:
+        return sorted(sio.get_untrusted_types(file=path))
+    except Exception as exc:  # noqa: BLE001 - skops raises zip, JSON, key and type errors for a damaged file
+        raise ModelError(f"voice model {path.name} is not a readable skops file ({type(exc).__name__})") from None
+
+
+def _refuse_untrusted(path: Path) -> None:
+    bad = sorted(set(_untrusted(path)) - TRUSTED_TYPES)
+    if bad:
+        raise ModelError(
+            f"voice model {path.name} names {', '.join(bad)}, outside the voice model's allow-list; not loading it"
+        )
+
+
 def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
-    """Write a fitted model with skops (no pickle), compressed."""
+    """Write a fitted model with skops (no pickle), compressed.
+
+    Raises:
+        ModelError: The model holds a type outside :data:`TRUSTED_TYPES`, so it could never be loaded.
+    """
     import zipfile
 
     import skops.io as sio
 
     sio.dump(model, Path(path), compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    _refuse_untrusted(Path(path))
 
 
 def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
@@ -281,8 +378,6 @@ def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict
     Returns:
         The path of the model file.
     """
-    import skops.io as sio
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dump_voice_model(model, path)
@@ -291,49 +386,55 @@ def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict
         "sha256": files.sha256(path),
         "feature_sets": list(model.feature_sets),
         "classes": [str(c) for c in model.classes_],
-        "trusted_types": sorted(sio.get_untrusted_types(file=path)),
+        "trusted_types": _untrusted(path),
         **(meta or {}),
     }
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     return path
 
 
-TRUSTED_PREFIXES = ("sklearn.", "imblearn.", "emotion.voice.model.")
-"""Modules whose types a model file may name; anything else is refused at load time."""
+def _sidecar_sha256(sidecar: Path) -> str:
+    """The checksum a model's sidecar records (a 64-digit hex string), or a clear error."""
+    if not sidecar.is_file():
+        raise ModelError(f"voice model sidecar not found: {sidecar} (it holds the model's checksum)")
+    try:
+        value = json.loads(sidecar.read_text()).get("sha256")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        raise ModelError(f"voice model sidecar {sidecar.name} is not a JSON object; not loading the model") from None
+    if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+        raise ModelError(f"voice model sidecar {sidecar.name} records no sha256 checksum; not loading the model")
+    return value
 
 
 def load_voice_model(path: str | Path | None = None, sha256: str | None = None) -> VoiceEmotionClassifier:
     """Load a voice model saved by :func:`save_voice_model` (the shipped default when ``path`` is None).
 
-    The file's sha256 must match ``sha256`` or, when that is None, its JSON sidecar; and it may only name
-    scikit-learn, imbalanced-learn and this module's types. Loaded models are cached by path and modification time.
+    The file's sha256 must match ``sha256`` or, when that is None, its JSON sidecar; and it may name only the types
+    in :data:`TRUSTED_TYPES` (besides skops' defaults), checked before anything is built. Loaded models are cached by
+    path and modification time.
 
     Raises:
-        ModelError: The model or its sidecar is missing, the checksum does not match, or the file names a type
-            outside the trusted modules.
+        ModelError: The model or its sidecar is missing or malformed, the checksum does not match, the file names a
+            type outside the allow-list, or it is not a voice model.
     """
     import skops.io as sio
 
     path = Path(path) if path else default_model_path()
-    sidecar = path.with_suffix(".json")
     if not path.is_file():
         raise ModelError(f"voice model not found: {path} (train it with `python -m training.train_audio`)")
     key = (str(path.resolve()), path.stat().st_mtime_ns)
     if key in _cache:
         return _cache[key]
-    if sha256 is None:
-        if not sidecar.is_file():
-            raise ModelError(f"voice model sidecar not found: {sidecar} (it holds the model's checksum)")
-        sha256 = json.loads(sidecar.read_text()).get("sha256")
+    sha256 = sha256 or _sidecar_sha256(path.with_suffix(".json"))
     if files.sha256(path) != sha256:
         raise ModelError(f"voice model checksum mismatch: {path.name} does not match its record, not loading it")
-    untrusted = sio.get_untrusted_types(file=path)
-    bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if bad:
-        raise ModelError(f"voice model {path.name} names untrusted types: {', '.join(bad)}")
-    model = sio.load(path, trusted=untrusted)
-    if not isinstance(model, VoiceEmotionClassifier):
-        raise ModelError(f"{path.name} is not a voice emotion model")
+    _refuse_untrusted(path)
+    try:
+        model = sio.load(path, trusted=sorted(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways; none may take the app down
+        raise ModelError(f"voice model {path.name} could not be read ({type(exc).__name__})") from None
+    if not isinstance(model, VoiceEmotionClassifier) or not hasattr(model, "model_"):
+        raise ModelError(f"{path.name} is not a fitted voice emotion model")
     _cache.clear()
     _cache[key] = model
     return model

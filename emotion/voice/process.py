@@ -12,17 +12,21 @@ No system ffmpeg is needed.
 
 from __future__ import annotations
 
+import io
 import subprocess
+import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from emotion.errors import AudioError, NoAudioTrackError
 from emotion.labels import voice_order
+from emotion.media import origin
 from emotion.record import AudioResult, Segment, rounded, voice_summary
-from emotion.settings import Settings
+from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, Settings
 from emotion.voice.model import SR, extract_features, frame_db, load_active_voice_model
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus")
@@ -46,6 +50,12 @@ MIN_SPEECH = 0.25
 def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray, int]:
     """Decode the audio (track) of a file to 16 kHz mono float32.
 
+    The track's sample rate is read from its header before anything is decoded, and a rate outside
+    :data:`~emotion.settings.AUDIO_RATES` is refused. At most ``max_duration`` + 1 s, or
+    :data:`~emotion.settings.MAX_AUDIO_SECONDS` without a limit, is decoded, however long the file claims to be.
+    Time counts from the container's start (:func:`emotion.media.origin`), as for the video: a track that starts
+    late is preceded by as much silence, so voice and faces share one time axis.
+
     Args:
         path: An audio file (wav, mp3, m4a, flac, ogg, ...) or a video (mp4, mov, webm, avi, ...).
         max_duration: If > 0, stop decoding a little after this many seconds (the caller truncates and says so).
@@ -55,12 +65,12 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
 
     Raises:
         NoAudioTrackError: The file has no audio track.
-        AudioError: The file is missing, corrupt, or not a media file.
+        AudioError: The file is missing, corrupt, not a media file, or its sample rate is out of range.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError("audio file not found")
-    limit = max_duration + 1.0 if max_duration and max_duration > 0 else 0.0
+    limit = max_duration + 1.0 if max_duration and max_duration > 0 else MAX_AUDIO_SECONDS
     try:
         signal = _decode_pyav(path, limit)
     except AudioError:
@@ -78,6 +88,13 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
     return signal, SR
 
 
+def _check_rate(rate: int) -> None:
+    """Refuse a sample rate outside :data:`~emotion.settings.AUDIO_RATES` (0 is unknown yet, and passes)."""
+    lo, hi = AUDIO_RATES
+    if rate and not lo <= rate <= hi:
+        raise AudioError(f"the audio's sample rate ({rate} Hz) is outside {lo}..{hi} Hz, so it is not decoded")
+
+
 def _decode_pyav(path: Path, limit: float) -> np.ndarray:
     import av
 
@@ -85,47 +102,80 @@ def _decode_pyav(path: Path, limit: float) -> np.ndarray:
         if not container.streams.audio:
             raise NoAudioTrackError("the file has no audio track, so there is no voice to analyse")
         stream = container.streams.audio[0]
+        _check_rate(int(stream.codec_context.sample_rate or 0))
+        zero = origin(container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SR)
-        seconds = float(container.duration or 0) / 1e6 or 60.0
-        stop = int(limit * SR) if limit else 0
-        signal = np.empty(min(stop, int(seconds * SR) + SR) if stop else int(seconds * SR) + SR, np.float32)
-        total = 0
+        stop = int(limit * SR)
+        claimed = float(container.duration or 0) / 1e6 or 60.0
+        # sized from the header, never past the limit; untouched pages of a lying header cost no memory
+        signal = np.zeros(min(stop, int(claimed * SR) + SR), np.float32)
+        total = -1  # until the first frame says where the track starts
 
         def put(out: av.AudioFrame) -> None:  # into one growing array: a long track is held once, not in pieces
             nonlocal signal, total
-            x = out.to_ndarray().reshape(-1)
+            x = out.to_ndarray().reshape(-1)[: stop - total]
             if total + x.size > signal.size:
-                signal = np.resize(signal, max(2 * signal.size, total + x.size))
+                grown = np.zeros(min(stop, max(2 * signal.size, total + x.size)), np.float32)
+                keep = min(total, signal.size)
+                grown[:keep] = signal[:keep]
+                signal = grown
             signal[total : total + x.size] = x
             total += x.size
 
         try:
             for frame in container.decode(stream):
+                _check_rate(frame.sample_rate)
+                if total < 0:  # a track that starts late: silence from the container's start
+                    lead = float(frame.time) - zero if frame.time is not None else 0.0
+                    total = min(stop, max(0, round(lead * SR)))
                 for out in resampler.resample(frame):
                     put(out)
-                if stop and total >= stop:
+                if total >= stop:
                     break
+            total = max(0, total)
             for out in resampler.resample(None):
                 put(out)
         except av.FFmpegError:
-            if not total:  # broken from the start: let the caller report it; otherwise keep what decoded
+            if total <= 0:  # broken from the start: let the caller report it; otherwise keep what decoded
                 raise
-    return signal[: min(total, stop) if stop else total]
+    return signal[: max(0, total)]
 
 
 def _decode_ffmpeg(path: Path, limit: float) -> np.ndarray:
+    """Decode with the ffmpeg binary, reading at most ``limit`` seconds of its output as it comes."""
     import imageio_ffmpeg
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
-    cmd += ["-t", f"{limit:.3f}"] if limit else []
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-t", f"{limit:.3f}"]
     cmd += ["-vn", "-ac", "1", "-ar", str(SR), "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
-    err = proc.stderr.decode(errors="replace")
+    signal = np.zeros(int(limit * SR), np.float32)  # pages are used only as samples arrive
+    view, got = signal.data.cast("B"), 0
+    errors: deque[bytes] = deque(maxlen=20)  # the last lines only: a damaged file can print without end
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        out = cast(io.BufferedReader, proc.stdout)
+        drain = threading.Thread(target=errors.extend, args=(proc.stderr,), daemon=True)
+        drain.start()
+        watchdog = threading.Timer(600, proc.kill)  # a decoder that hangs is stopped, as a bad file's would be
+        watchdog.start()
+        try:
+            while got < len(view):
+                n = out.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            if got >= len(view):
+                proc.kill()  # the limit is reached: the rest is not wanted
+            proc.wait(timeout=60)
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+        drain.join(timeout=10)
+    err = b"".join(errors).decode(errors="replace")
     if "does not contain any stream" in err or "matches no streams" in err:
         raise NoAudioTrackError("the file has no audio track, so there is no voice to analyse")
-    if proc.returncode != 0 and not proc.stdout:
+    if proc.returncode not in (0, -9) and got < 4:
         raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else "ffmpeg failed")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    return signal[: got // 4]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -257,4 +307,8 @@ def process_file(
     """
     settings = settings or Settings()
     signal, sr = load_audio(path, settings.max_duration)
-    return process_signal(signal, sr, settings, model, collect)
+    result = process_signal(signal, sr, settings, model, collect)
+    if not settings.max_duration and signal.size >= int(MAX_AUDIO_SECONDS * SR):
+        cut = f"only the first {MAX_AUDIO_SECONDS:g} s of the audio were analysed (the most that is decoded)"
+        result.note = "; ".join(n for n in (cut, result.note) if n)
+    return result

@@ -15,6 +15,7 @@ from emotion.labels import VOICE_LABELS
 from emotion.settings import Settings
 from emotion.voice.model import default_model_path, load_voice_model
 from emotion.voice.process import AudioError, NoAudioTrackError, load_audio, process_file, process_signal, windows
+from tests import media_tools as mt
 from tests.conftest import DATA
 
 MEDIA = DATA / "media"
@@ -55,14 +56,7 @@ def write_video(path: Path, audio: np.ndarray | None = None, sr: int = 16000, se
         for packet in video.encode():
             out.mux(packet)
         if sound is not None:
-            for start in range(0, audio.size, 1024):
-                chunk = audio[None, start : start + 1024].astype(np.float32)
-                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-                frame.sample_rate, frame.pts = sr, start
-                for packet in sound.encode(frame):
-                    out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
+            mt.encode_audio(out, sound, audio, sr)
     return path
 
 

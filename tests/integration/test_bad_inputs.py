@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
+from emotion.settings import MAX_UPLOAD_MB
 from tests import media_tools as mt
 from tests.app_support import shown as rendered
 from tests.conftest import MEDIA, ROOT, need
@@ -315,7 +316,7 @@ def test_upload_limit_is_configured():
     import tomllib
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == 1024
+    assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB == 1024  # the app and the service share the limit
 
 
 def test_uploader_help_states_the_limit(at):  # noqa: F811

@@ -13,6 +13,7 @@ PACKAGE = ROOT / "emotion"
 LAYERS = {
     # a module's layer -> the layers it may import from (besides its own)
     "app": {"analysis", "learning", "report", "storage", "face", "voice", "base"},
+    "service": {"analysis", "learning", "report", "storage", "face", "voice", "base"},
     "analysis": {"learning", "report", "storage", "face", "voice", "base"},
     "learning": {"storage", "face", "voice", "base"},
     "report": {"base"},
