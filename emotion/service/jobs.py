@@ -20,6 +20,9 @@ from emotion.analysis.batch import Analysis, Source
 from emotion.analysis.pipeline import Models
 from emotion.settings import Settings
 
+KEEP_FINISHED = 500
+"""Most finished jobs (with their records and any annotated video) kept in memory for status and export."""
+
 
 class QueueFull(Exception):
     """No room for another job; the message says why."""
@@ -149,10 +152,12 @@ class JobQueue:
             self.waiting.put(None)
 
     def _expire(self) -> None:
+        """Drop finished jobs older than ``keep_seconds``, and all but the newest ``KEEP_FINISHED`` of them."""
         now = time.time()
         with self.lock:
-            old = [k for k, j in self.jobs.items() if j.finished and now - j.finished > self.keep_seconds]
-            for k in old:
+            done = sorted((j.finished, k) for k, j in self.jobs.items() if j.finished)
+            old = [k for t, k in done if now - t > self.keep_seconds] + [k for _, k in done[:-KEEP_FINISHED]]
+            for k in set(old):
                 del self.jobs[k]
 
     def _work(self) -> None:
