@@ -6,7 +6,7 @@ checkout) that has ``training/requirements-train.txt``::
     nice -n 19 $TORCHVENV/bin/python -m training.train_face                 # train, export, card
     nice -n 19 $TORCHVENV/bin/python -m training.train_face --resume        # go on from the last epoch
     $TORCHVENV/bin/python -m training.train_face --export-only              # re-export the last checkpoint
-    $TORCHVENV/bin/python -m training.train_face --subset 2000 --epochs 1 --out /tmp/smoke/fer_cnn.onnx
+    $TORCHVENV/bin/python -m training.train_face --subset 2000 --epochs 1 --out smoke/fer_cnn.onnx
 
 Run as a module from the root, the script imports ``emotion`` from the checkout, so the training virtualenv need not
 install the app. The data is :func:`emotion.settings.fer2013_file` (``$EMOTION_FER2013``) unless ``--data`` says

@@ -46,5 +46,4 @@ def test_live_page_streams_and_tracks_a_face(tmp_path):
     assert seen["dominant"], f"the tracker never showed an emotion: {seen}"
     assert "happy" in seen["dominant"]  # the posed happy portrait, streamed through WebRTC
     assert shot.exists()
-    shutil.copy(shot, "/tmp/live_screenshot.png")
     assert "Last session" in seen["after_stop"]
