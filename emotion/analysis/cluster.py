@@ -50,7 +50,6 @@ class Shipped:
     items: list[Item] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     limit: int = 500
-    worker: str = ""
 
 
 _models: dict[tuple[str, str], Models] = {}
@@ -68,13 +67,12 @@ def analyze_on_worker(source: Source, settings: dict[str, Any], key: str) -> Shi
     """Analyse one file on a Dask worker (the task function); nothing is stored there."""
     from distributed import get_worker
 
-    worker = get_worker()
-    worker.log_event(START_EVENT, {"key": key})
+    get_worker().log_event(START_EVENT, {"key": key})
     options = Settings.from_dict(settings)
     analysis, collector = batch.analyze_one(source, 0, 1, options, _worker_models(options), None, None)
     if collector is None:
-        return Shipped(analysis, worker=worker.address)
-    return Shipped(analysis, collector.items, dict(collector.skipped), collector.limit, worker.address)
+        return Shipped(analysis)
+    return Shipped(analysis, collector.items, dict(collector.skipped), collector.limit)
 
 
 def connect(scheduler: str | None = None, workers: int = 2) -> Any:
@@ -118,10 +116,26 @@ def run(
     Analyses arrive in the order they finish. A file whose worker raised or died is tried again up to ``retries``
     times on any worker; the analysis says so in its messages. One that fails every time comes back with its error.
     """
-    from distributed import as_completed
-
     sources = list(sources)
     batch_id = uuid.uuid4().hex[:8]
+    starts: Counter[str] = Counter()  # task key -> times it started on a worker, counted as the events arrive
+
+    def count(event: tuple[float, Any]) -> None:
+        if isinstance(event[1], dict):
+            starts[str(event[1].get("key"))] += 1
+
+    client.subscribe_topic(START_EVENT, count)
+    try:
+        yield from _collect(sources, settings, client, history, store, retries, batch_id, starts)
+    finally:
+        client.unsubscribe_topic(START_EVENT)
+
+
+def _collect(sources: list[Source], settings: Settings, client: Any, history: History | None,
+             store: LearningStore | None, retries: int, batch_id: str, starts: Counter[str]) -> Iterator[Analysis]:
+    """Submit every file, then save and yield each analysis as it arrives."""
+    from distributed import as_completed
+
     futures = {}
     for index, source in enumerate(sources):
         key = f"emotion-{batch_id}-{index}"
@@ -147,17 +161,8 @@ def run(
             collector.items, collector.skipped = shipped.items, shipped.skipped
         if not analysis.result.error:
             batch.save_one(analysis, collector, settings, history, store)
-        starts = _starts(client, key)
-        if starts > 1:
-            analysis.messages.append(f"analysed {starts} times: a worker failed or was lost, and another took it over")
+        if starts[key] > 1:
+            analysis.messages.append(
+                f"analysed {starts[key]} times: a worker failed or was lost, and another took it over"
+            )
         yield analysis
-
-
-def _starts(client: Any, key: str) -> int:
-    """How many times a task started on some worker (more than once: it was retried)."""
-    try:
-        events = client.get_events(START_EVENT)
-    except Exception:  # noqa: BLE001 - counting retries must never fail a result
-        return 1
-    counts = Counter(msg.get("key") for _, msg in events if isinstance(msg, dict))
-    return max(1, counts.get(key, 0))
