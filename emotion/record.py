@@ -14,8 +14,9 @@ import numpy as np
 
 from emotion.labels import FACE_LABELS, voice_order
 
-SCHEMA_VERSION = 2
-"""2 added ``produced_by`` and ``sha256``; records of version 1 read with both empty."""
+SCHEMA_VERSION = 3
+"""2 added ``produced_by`` and ``sha256``; 3 added smoothed face scores, valence and arousal, and the voice's
+calibrated confidence and ``uncertain`` flag. Older records read with the new fields empty."""
 
 
 @dataclass
@@ -33,14 +34,20 @@ class Face:
     Attributes:
         id: Track id, stable across frames for the same person.
         box: [x, y, w, h] in pixels of the original frame.
-        emotion: The most probable label.
-        scores: Label to probability; sums to 1.
+        emotion: The most probable label (of the smoothed scores when smoothing ran, else of the raw ones).
+        scores: Label to probability for this frame alone, as the model gave it; sums to 1.
+        smoothed: Label to probability after temporal smoothing over the face's track; None when not smoothed.
+        valence: Pleasant (+1) to unpleasant (-1), from the probabilities in ``emotion.face.affect``.
+        arousal: Calm (0) to activated (+1), from the same probabilities.
     """
 
     id: int
     box: list[int]
     emotion: str
     scores: dict[str, float]
+    smoothed: dict[str, float] | None = None
+    valence: float | None = None
+    arousal: float | None = None
 
 
 @dataclass
@@ -64,13 +71,28 @@ class Frame:
 
 @dataclass
 class Segment:
-    """One window of the voice timeline; ``emotion`` is None where there is no speech."""
+    """One window of the voice timeline; ``emotion`` is None where there is no speech.
+
+    Attributes:
+        emotion: The top label, always kept, however unsure.
+        scores: Label to (calibrated) probability.
+        speech: Whether the window holds speech.
+        confidence: The calibrated probability of ``emotion``; None for records made before calibration.
+        uncertain: True when ``confidence`` is below the threshold the analysis ran with. A flag beside the label,
+            never a replacement: views and the disagreement band skip uncertain windows; tools may re-threshold.
+        arousal: Calm (0) to activated (+1), None where not estimated.
+        valence: Unpleasant (-1) to pleasant (+1), None where not estimated.
+    """
 
     start: float
     end: float
     emotion: str | None
     scores: dict[str, float]
     speech: bool = True
+    confidence: float | None = None
+    uncertain: bool = False
+    arousal: float | None = None
+    valence: float | None = None
 
 
 @dataclass

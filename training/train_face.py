@@ -96,6 +96,10 @@ class Config:
     erase_p: float = 0.25
     jitter: float = 0.2
     seed: int = 0
+    schedule: str = "onecycle"
+    """"onecycle" (the 24-epoch model) or "cosine" (linear warm-up over ``pct_start``, then cosine decay to zero)."""
+    cutmix: float = 0.0
+    """Share of batches in which a random rectangle is pasted from another face and the labels mixed by area."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -250,6 +254,44 @@ def predict(net: nn.Module, images: np.ndarray, tta: bool = False, batch: int = 
     return np.concatenate(out)
 
 
+def schedule(opt: torch.optim.Optimizer, cfg: Config, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Return the per-step learning-rate schedule that ``cfg.schedule`` names."""
+    total = cfg.epochs * steps
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps, pct_start=cfg.pct_start
+        )
+    warm = max(1, int(total * cfg.pct_start))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def cutmix(
+    x: torch.Tensor, y: torch.Tensor, p: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """With probability ``p``, paste one random rectangle from a shuffled copy of the batch into every face.
+
+    Returns:
+        The faces, the second labels, and the share of each face that kept its own label (1.0 when not mixed).
+    """
+    if p <= 0 or float(torch.rand(1, generator=gen)) >= p:
+        return x, y, 1.0
+    n, _, h, w = x.shape
+    perm = torch.randperm(n, generator=gen).to(x.device)
+    lam = float(torch.distributions.Beta(1.0, 1.0).sample())
+    ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+    cy, cx = int(torch.randint(h, (1,), generator=gen)), int(torch.randint(w, (1,), generator=gen))
+    y0, y1, x0, x1 = max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
+    return x, y[perm], 1 - (y1 - y0) * (x1 - x0) / (h * w)
+
+
 def train(args: argparse.Namespace, cfg: Config) -> tuple[FerCNN, dict[str, Any]]:
     """Train (or resume) and checkpoint every epoch; return the last model and its training record."""
     torch.manual_seed(cfg.seed)
@@ -273,9 +315,7 @@ def train(args: argparse.Namespace, cfg: Config) -> tuple[FerCNN, dict[str, Any]
     weights = class_weights(labels[train_idx], cfg.class_weight_power)
     steps = math.ceil(len(train_idx) / cfg.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps, pct_start=cfg.pct_start
-    )
+    sched = schedule(opt, cfg, steps)
     gen = torch.Generator().manual_seed(cfg.seed)
     record: dict[str, Any] = {
         "config": asdict(cfg),
@@ -322,8 +362,13 @@ def train(args: argparse.Namespace, cfg: Config) -> tuple[FerCNN, dict[str, Any]
             idx = order[step * cfg.batch : (step + 1) * cfg.batch]
             x = augment(x_train[idx], cfg, gen).to(device).contiguous(memory_format=torch.channels_last)
             y = y_train[idx].to(device)
+            x, y2, keep = cutmix(x, y, cfg.cutmix, gen)
             logits = net(x)
             loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=cfg.label_smoothing)
+            if keep < 1.0:
+                loss = keep * loss + (1 - keep) * F.cross_entropy(
+                    logits, y2, weight=weights, label_smoothing=cfg.label_smoothing
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -899,6 +944,8 @@ def main() -> None:
     parser.add_argument("--card-note", default="", help="a paragraph for the card's training section")
     parser.add_argument("--no-tta", dest="tta", action="store_false", help="ship without mirror-image averaging")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--schedule", choices=("onecycle", "cosine"), default=Config.schedule)
+    parser.add_argument("--cutmix", type=float, default=Config.cutmix, help="share of batches mixed with CutMix")
     args = parser.parse_args()
     shipped = (models_dir() / f"{NAME}.onnx").resolve()
     args.data = args.data or fer2013_file()
@@ -908,7 +955,7 @@ def main() -> None:
         args.cache = cache_dir() / (args.out.stem + tag)
     args.cache = args.cache.resolve()
     torch.set_num_threads(args.threads)
-    cfg = Config(epochs=args.epochs)
+    cfg = Config(epochs=args.epochs, schedule=args.schedule, cutmix=args.cutmix)
     if args.export_only:
         net, record = load_checkpoint(args.cache)
     else:
