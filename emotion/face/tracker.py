@@ -1,8 +1,63 @@
-"""A simple tracker that gives the same person the same face id across sampled frames."""
+"""A tracker that gives the same person the same face id across frames, by position and by appearance.
+
+Each track remembers its last box, its velocity and, when frames are given, a cheap appearance vector of the face
+(:func:`embedding`: a 16x16 normalised gray patch and a hue-saturation histogram, nothing to download). A face
+joins the track it matches best, where the cost is its distance from where the track was heading plus how different
+it looks. A face that was gone for a while (up to ``max_gap`` seconds) gets its old id back when it looks the same,
+wherever it comes back; two faces that cross keep their ids because each still looks like itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PATCH_SIDE = 16
+"""Side of the gray patch in an appearance vector."""
+HIST_BINS = (8, 4)
+"""Hue and saturation bins of the colour histogram in an appearance vector."""
+
+
+@dataclass
+class Appearance:
+    """What a face looks like, cheaply: a zero-mean unit-norm gray patch and a normalised colour histogram."""
+
+    patch: np.ndarray
+    hist: np.ndarray
+
+    def distance(self, other: Appearance) -> float:
+        """0 for the same picture; about 0.3-0.9 between two people's faces (see tests/unit/test_tracker.py)."""
+        cos = float(self.patch @ other.patch)
+        bhat = float(cv2.compareHist(self.hist, other.hist, cv2.HISTCMP_BHATTACHARYYA))
+        return 0.5 * (1.0 - cos) + 0.5 * bhat
+
+    def blend(self, other: Appearance, weight: float) -> Appearance:
+        """Move towards ``other`` by ``weight`` (a running average that follows slow changes of light and pose)."""
+        patch = (1 - weight) * self.patch + weight * other.patch
+        patch /= float(np.linalg.norm(patch)) or 1.0
+        hist = ((1 - weight) * self.hist + weight * other.hist).astype(np.float32)
+        return Appearance(patch.astype(np.float32), hist)
+
+
+def embedding(image: np.ndarray, box: list[int]) -> Appearance | None:
+    """The appearance vector of the face in ``box`` of a BGR (or gray) ``image``; None when the box is empty."""
+    x, y, w, h = (int(v) for v in box)
+    crop = image[max(0, y) : y + h, max(0, x) : x + w]
+    if crop.shape[0] < 4 or crop.shape[1] < 4:
+        return None
+    gray = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    patch = cv2.resize(gray, (PATCH_SIDE, PATCH_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    patch -= patch.mean()
+    patch /= float(np.linalg.norm(patch)) or 1.0
+    if crop.ndim == 2:
+        hist = np.full(HIST_BINS[0] * HIST_BINS[1], 1.0 / (HIST_BINS[0] * HIST_BINS[1]), np.float32)
+    else:
+        hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
+        hist = cv2.calcHist([hsv], [0, 1], None, list(HIST_BINS), [0, 180, 0, 256]).ravel().astype(np.float32)
+        hist /= float(hist.sum()) or 1.0
+    return Appearance(patch, hist)
 
 
 @dataclass
@@ -10,51 +65,110 @@ class _Track:
     id: int
     box: list[int]
     t: float
+    look: Appearance | None = None
+    vx: float = 0.0
+    vy: float = 0.0
 
 
 class FaceTracker:
-    """Greedy nearest-centre matching of face boxes between consecutive frames.
+    """Matches face boxes between frames by position (with a constant-velocity guess) and appearance.
 
-    A face joins a track when its centre lies within ``max_shift`` box sides of the
-    track's last box, their sizes differ by less than 2x and the track was seen within
-    ``max_gap`` seconds; otherwise it starts a new track.
+    A face may join a track when the track was seen within ``max_gap`` seconds, their sizes differ by less than 2x,
+    and either its centre lies within ``max_shift`` face sides of where the track was heading (and, with frames
+    given, it does not look like someone else: appearance distance at most ``max_look``), or, with frames given, it
+    looks like the track's face (distance at most ``reid_look``) wherever it is. Among these, the pairs of least
+    cost (distance in sides + ``look_weight`` x appearance distance) win, one face per track; the rest start
+    new tracks.
 
     Args:
-        max_shift: Largest centre distance, in face sides, still counted as the same face.
+        max_shift: Largest centre distance, in face sides, still counted as the same face by position.
         max_gap: Seconds a track may go unseen before it ends.
+        max_look: Largest appearance distance at which a face near a track may still join it.
+        reid_look: Largest appearance distance at which a face anywhere may take a lost track's id.
+        look_weight: Weight of appearance against position in the matching cost.
     """
 
-    def __init__(self, max_shift: float = 0.8, max_gap: float = 3.0) -> None:
+    def __init__(
+        self,
+        max_shift: float = 0.8,
+        max_gap: float = 3.0,
+        max_look: float = 0.45,
+        reid_look: float = 0.15,
+        look_weight: float = 3.0,
+    ) -> None:
         self.max_shift = max_shift
         self.max_gap = max_gap
+        self.max_look = max_look
+        self.reid_look = reid_look
+        self.look_weight = look_weight
         self.tracks: list[_Track] = []
         self.next_id = 0
 
-    def update(self, boxes: list[list[int]], t: float) -> list[int]:
-        """Assign a track id to each box seen at time ``t`` (call in time order)."""
+    def update(self, boxes: list[list[int]], t: float, image: np.ndarray | None = None) -> list[int]:
+        """Assign a track id to each box seen at time ``t`` (call in time order).
+
+        Args:
+            boxes: [x, y, w, h] face boxes of one frame.
+            t: The frame's time in seconds.
+            image: The frame (BGR); when given, faces are matched by appearance too.
+        """
         live = [tr for tr in self.tracks if t - tr.t <= self.max_gap]
+        looks = [embedding(image, b) for b in boxes] if image is not None else [None] * len(boxes)
         pairs = []
         for i, box in enumerate(boxes):
             for tr in live:
-                side = max(box[2], box[3], tr.box[2], tr.box[3])
-                ratio = (box[2] * box[3]) / max(1, tr.box[2] * tr.box[3])
-                dist = _centre_distance(box, tr.box) / side
-                if dist <= self.max_shift and 0.5 <= ratio <= 2.0:
-                    pairs.append((dist, i, tr))
+                cost = self._cost(box, looks[i], tr, t)
+                if cost is not None:
+                    pairs.append((cost, i, tr))
         ids: list[int | None] = [None] * len(boxes)
         used: set[int] = set()
         for _, i, tr in sorted(pairs, key=lambda p: p[0]):
             if ids[i] is None and tr.id not in used:
                 ids[i] = tr.id
                 used.add(tr.id)
-                tr.box, tr.t = boxes[i], t
+                self._move(tr, boxes[i], looks[i], t)
         for i, box in enumerate(boxes):
             if ids[i] is None:
                 ids[i] = self.next_id
-                self.tracks.append(_Track(self.next_id, box, t))
+                self.tracks.append(_Track(self.next_id, list(box), t, looks[i]))
                 self.next_id += 1
         self.tracks = [tr for tr in self.tracks if t - tr.t <= self.max_gap]
         return [i for i in ids if i is not None]  # every slot was filled above
+
+    def _cost(self, box: list[int], look: Appearance | None, tr: _Track, t: float) -> float | None:
+        """The cost of ``box`` joining ``tr``, or None when it may not."""
+        ratio = (box[2] * box[3]) / max(1, tr.box[2] * tr.box[3])
+        if not 0.5 <= ratio <= 2.0:
+            return None
+        dt = min(max(0.0, t - tr.t), 1.0)  # velocity guesses beyond a second are worthless
+        side = max(box[2], box[3], tr.box[2], tr.box[3])
+        cx, cy = tr.box[0] + tr.box[2] / 2 + tr.vx * dt, tr.box[1] + tr.box[3] / 2 + tr.vy * dt
+        dist = (
+            min(
+                ((box[0] + box[2] / 2 - cx) ** 2 + (box[1] + box[3] / 2 - cy) ** 2) ** 0.5,
+                _centre_distance(box, tr.box),
+            )
+            / side
+        )
+        diff = look.distance(tr.look) if look is not None and tr.look is not None else None
+        near = dist <= self.max_shift and (diff is None or diff <= self.max_look)
+        alike = diff is not None and diff <= self.reid_look and t > tr.t
+        if not (near or alike):
+            return None
+        return min(dist, self.max_shift) + self.look_weight * (diff or 0.0)
+
+    @staticmethod
+    def _move(tr: _Track, box: list[int], look: Appearance | None, t: float) -> None:
+        dt = t - tr.t
+        if 0 < dt <= 1.0:
+            vx = (box[0] + box[2] / 2 - tr.box[0] - tr.box[2] / 2) / dt
+            vy = (box[1] + box[3] / 2 - tr.box[1] - tr.box[3] / 2) / dt
+            tr.vx, tr.vy = 0.5 * tr.vx + 0.5 * vx, 0.5 * tr.vy + 0.5 * vy
+        elif dt > 1.0:
+            tr.vx = tr.vy = 0.0
+        tr.box, tr.t = list(box), t
+        if look is not None:
+            tr.look = look if tr.look is None else tr.look.blend(look, 0.2)
 
 
 def _centre_distance(a: list[int], b: list[int]) -> float:
