@@ -80,7 +80,7 @@ class Models:
             notes += [message] if message else []
             if path is not None:
                 try:
-                    face = AdaptedFaceModel(face, FaceAdapter.load(path), version)
+                    face = AdaptedFaceModel(face, FaceAdapter.load(path, face.name), version)
                 except ModelError as exc:  # a file that passed its checksum but is not an adapter
                     notes.append(f"face model {version} could not be loaded ({exc}); using the shipped model")
         return cls(detector=get_detector(settings.detector), face=face, notes=notes)

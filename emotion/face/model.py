@@ -18,7 +18,7 @@ from emotion.errors import ModelUnavailable
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 
-DEFAULT_FACE_MODEL = "fer_mini_xception"
+DEFAULT_FACE_MODEL = "fer_cnn"
 
 
 def square_crop(image: np.ndarray, box: list[int], margin: float) -> np.ndarray:
@@ -230,5 +230,15 @@ def get_face_model(name: str = "default", threads: int = 1) -> OnnxFaceModel | D
 
 
 def face_models() -> list[str]:
-    """Every face model a user can name: "default", "deepface" and each ONNX model shipped in ``models/``."""
-    return ["default", "deepface", *sorted(p.stem for p in settings.models_dir().glob("*.onnx"))]
+    """Every face model a user can name: "default", "deepface" and each face-emotion ONNX model in ``models/``.
+
+    An ONNX file counts when its sidecar JSON lists the 7 face labels (detector models do not).
+    """
+    return ["default", "deepface", *sorted(p.stem for p in settings.models_dir().glob("*.onnx") if _is_face_model(p))]
+
+
+def _is_face_model(path: Path) -> bool:
+    try:
+        return tuple(json.loads(path.with_suffix(".json").read_text()).get("labels", ())) == FACE_LABELS
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from emotion import settings
-from emotion.errors import RetrainError
+from emotion.errors import ModelError, RetrainError
 from emotion.files import write_text
 from emotion.labels import FACE_LABELS
 from emotion.storage.learning_store import LearningStore
@@ -246,12 +246,17 @@ def retrain_face(store: LearningStore, registry: Registry | None = None, report:
     report(f"fitting on {int(train.sum())} faces", 0.2)
     t0 = time.perf_counter()
     X = log_probs(data["X"])
+    from emotion.face.model import DEFAULT_FACE_MODEL
+
     model = FaceAdapter().fit(X[train], data["y"][train], data["w"][train])
     fit_seconds = round(time.perf_counter() - t0, 2)
     report("scoring on the held-out set", 0.6)
     reference = reference_faces()
     version, path, _ = registry.active_file()
-    current = FaceAdapter.load(path) if path is not None else None
+    try:
+        current = FaceAdapter.load(path, DEFAULT_FACE_MODEL) if path is not None else None
+    except ModelError:  # fitted on a former default model: judge against the shipped one
+        current = None
     shipped = np.array(FACE_LABELS)
 
     def serving(z: np.ndarray) -> np.ndarray:
