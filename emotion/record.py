@@ -21,10 +21,18 @@ calibrated confidence and ``uncertain`` flag. Older records read with the new fi
 
 @dataclass
 class Quality:
-    """Whether a sampled frame contributed faces, and why not if it did not."""
+    """Whether a sampled frame contributed faces, and why not if it did not.
+
+    Attributes:
+        ok: Whether at least one face passed the filters.
+        reasons: Why not, when not ok.
+        enhanced: Why the frame was contrast-enhanced before faces were searched ("dark frame (brightness 20 <
+            40)"), or None when it was read as it was.
+    """
 
     ok: bool = True
     reasons: list[str] = field(default_factory=list)
+    enhanced: str | None = None
 
 
 @dataclass
@@ -226,10 +234,14 @@ def face_summary(frames: list[Frame]) -> dict[str, Any]:
 def voice_summary(segments: list[Segment], speech_seconds: float = 0.0) -> dict[str, Any]:
     """Return the summary of a voice timeline.
 
-    ``emotion_shares`` is each label's share of the speech segments; ``dominant_emotion`` is the largest share
-    (ties go to the higher mean score) and ``confidence`` its mean score over the speech segments.
+    Only confident speech windows (``uncertain`` False) vote: ``emotion_shares`` is each label's share of them,
+    ``dominant_emotion`` the largest share (ties go to the higher mean score) and ``confidence`` its mean score over
+    them. ``uncertain_share`` is the share of speech windows whose confidence was under the threshold; when every
+    window is uncertain there is no dominant label. ``arousal`` and ``valence`` are means over the speech windows
+    that carry them (None where none do).
     """
     speech = [s for s in segments if s.speech and s.emotion]
+    sure = [s for s in speech if not s.uncertain]
     summary: dict[str, Any] = {
         "dominant_emotion": None,
         "confidence": 0.0,
@@ -237,15 +249,20 @@ def voice_summary(segments: list[Segment], speech_seconds: float = 0.0) -> dict[
         "speech_seconds": speech_seconds,
         "n_segments": len(segments),
         "n_speech_segments": len(speech),
+        "uncertain_share": round(1.0 - len(sure) / len(speech), 4) if speech else 0.0,
     }
+    for key in ("arousal", "valence"):
+        values = [getattr(s, key) for s in speech if getattr(s, key) is not None]
+        summary[key] = round(float(np.mean(values)), 4) if values else None
     if not speech:
         summary["message"] = "no speech"
         return summary
-    labels = sorted(
-        {lab for s in speech for lab in s.scores} | {s.emotion for s in speech if s.emotion}, key=voice_order
-    )
-    shares = {lab: sum(s.emotion == lab for s in speech) / len(speech) for lab in labels}
-    mean = {lab: float(np.mean([s.scores.get(lab, 0.0) for s in speech])) for lab in labels}
+    if not sure:
+        summary["message"] = "the voice is uncertain in every speech window"
+        return summary
+    labels = sorted({lab for s in sure for lab in s.scores} | {s.emotion for s in sure if s.emotion}, key=voice_order)
+    shares = {lab: sum(s.emotion == lab for s in sure) / len(sure) for lab in labels}
+    mean = {lab: float(np.mean([s.scores.get(lab, 0.0) for s in sure])) for lab in labels}
     top = max(labels, key=lambda lab: (shares[lab], mean[lab]))
     summary.update(
         dominant_emotion=top,

@@ -108,6 +108,8 @@ DETECTORS = ("haar", "opencv", "ssd", "mtcnn", "retinaface", "mediapipe", "yunet
 """Face detectors: "haar" runs offline; the others are DeepFace backends, most needing weights downloaded once."""
 FACE_BACKENDS = ("default", "deepface")
 """Face emotion models: the shipped ONNX model, or DeepFace's own (needs its weights)."""
+RESOLUTIONS = ("320x240", "640x480", "960x540", "1280x720")
+"""Camera resolutions the live page can ask the browser for (width x height)."""
 
 
 @dataclass
@@ -131,7 +133,8 @@ class Settings:
                                 "Seconds of video between full face searches; in between, faces are looked for only "
                                 "near where they were (and fully again when one is lost).", lo=0.0, hi=60.0, step=0.5)
     face_backend: str = _f("default", "Face emotion model", "Model",
-                           "default: the shipped ONNX model (offline); deepface: DeepFace's model (needs its weights).",
+                           "default: fer_cnn, the project's own ONNX model (offline); deepface: DeepFace's model "
+                           "(needs its weights); or name any shipped ONNX model.",
                            choices=FACE_BACKENDS)
     detector: str = _f("haar", "Face detector", "Model",
                        "haar runs offline; the others are DeepFace backends, and most need weights downloaded once.",
@@ -144,15 +147,24 @@ class Settings:
                                 lo=0.5, hi=30.0, step=0.5)
     segment_hop: float = _f(1.5, "Window hop (s)", "Model", "Seconds between voice window starts.",
                             lo=0.25, hi=30.0, step=0.25)
+    voice_confidence: float = _f(0.4, "Voice confidence threshold", "Model",
+                                 "A voice window whose calibrated confidence is below this is marked uncertain: it "
+                                 "keeps its label in the record, but the summary and the face/voice disagreement "
+                                 "band use only confident windows. 0 trusts every window.",
+                                 lo=0.0, hi=1.0, step=0.05)
     min_face: int = _f(40, "Smallest face (px)", "Quality", "Smallest face side, in pixels of the original frame.",
                        lo=8, hi=2000, step=4)
     min_blur: float = _f(20.0, "Blur threshold", "Quality",
                          "Smallest variance of the Laplacian of a face crop (lower is blurrier).",
                          lo=0.0, hi=1000.0, step=5.0)
-    min_brightness: float = _f(40.0, "Darkest frame", "Quality", "Darkest accepted mean frame brightness (0-255).",
+    min_brightness: float = _f(40.0, "Darkest face", "Quality",
+                               "Darkest accepted mean brightness of a face (0-255). A frame darker than this on the "
+                               "whole is contrast-enhanced before faces are searched, not dropped.",
                                lo=0.0, hi=255.0, step=1.0)
-    max_brightness: float = _f(220.0, "Brightest frame", "Quality",
-                               "Brightest accepted mean frame brightness (0-255).", lo=0.0, hi=255.0, step=1.0)
+    max_brightness: float = _f(220.0, "Brightest face", "Quality",
+                               "Brightest accepted mean brightness of a face (0-255). A frame brighter than this on "
+                               "the whole is contrast-enhanced before faces are searched.",
+                               lo=0.0, hi=255.0, step=1.0)
     max_faces: int = _f(20, "Most faces per frame", "Quality", "Most faces analysed per frame (the largest are kept).",
                         lo=1, hi=100, step=1)
     collect: bool = _f(True, "Keep faces and voice for learning", "Learning",
@@ -173,6 +185,21 @@ class Settings:
                                cli=False)
     live_window: float = _f(30.0, "Live window (s)", "Live", "The live page's dominant emotion and trend look back "
                             "this far.", lo=10.0, hi=120.0, step=5.0, cli=False)
+    live_resolution: str = _f("640x480", "Camera resolution", "Live",
+                              "Resolution asked of the camera; frames over 640 px wide are analysed downscaled.",
+                              choices=RESOLUTIONS, cli=False)
+    live_fps: float = _f(20.0, "Target fps", "Live", "Frames per second asked of the camera and analysed; the "
+                         "live analysis searches for faces less often, then on smaller frames, to hold it.",
+                         lo=5.0, hi=30.0, step=1.0, cli=False)
+    live_voice: bool = _f(True, "Live voice", "Live", "Read the microphone's voice emotion on a rolling window.",
+                          cli=False)
+    live_collect: bool = _f(False, "Keep live faces and voice for learning", "Live",
+                            "Keep sampled face crops and voice windows of a saved live session in the learning "
+                            "store, filed under its History entry. Off by default: a webcam is more personal "
+                            "than an upload.", cli=False)
+    live_record: bool = _f(False, "Record live sessions", "Live",
+                           "Record camera and microphone to a private MP4 in the data dir's recordings folder, "
+                           "to re-analyse as a file later.", cli=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain data."""

@@ -17,7 +17,7 @@ from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable
 from emotion.face.detect import get_detector
 from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
-from emotion.face.quality import brightness_reason, face_reason
+from emotion.face.quality import enhance, face_reason, frame_light
 from emotion.face.tracker import FaceTracker
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
@@ -110,19 +110,22 @@ def analyze_frame(
         The frame's quality, the accepted (box, probabilities) pairs, and the dropped faces.
     """
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    light = None
     if settings.face_crop:
         boxes = [[0, 0, image.shape[1], image.shape[0]]]
     else:
-        reason = brightness_reason(gray, settings)
-        if reason:
-            return Quality(False, [reason]), [], []
+        light = frame_light(gray, settings)
+        if light:
+            image = enhance(image, dark=light.startswith("dark"))
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         boxes = []
         if near and isinstance(models.detector, NearDetector):
             boxes = models.detector.detect_near(image, near)
         if len(boxes) < len(near or [None]):
             boxes = models.detector.detect(image)
     if not boxes:
-        return Quality(False, ["no face detected"]), [], []
+        reason = f"no face detected ({light}, even contrast-enhanced)" if light else "no face detected"
+        return Quality(False, [reason], light), [], []
     dropped = [
         DroppedFace(b, f"more than {settings.max_faces} faces in the frame") for b in boxes[settings.max_faces :]
     ]
@@ -135,7 +138,7 @@ def analyze_frame(
             kept.append(box)
     probs: np.ndarray | list[np.ndarray]
     probs = models.face.predict_proba([models.face.crop(image, b) for b in kept]) if kept else []
-    quality = Quality(True, []) if kept else Quality(False, sorted({d.reason.split(" (")[0] for d in dropped}))
+    quality = Quality(bool(kept), [] if kept else sorted({d.reason.split(" (")[0] for d in dropped}), light)
     return quality, list(zip(kept, probs)), dropped
 
 

@@ -1,24 +1,55 @@
-"""Quality filters: each returns a reason a user can read, or None when the input passes."""
+"""Quality filters and light correction.
+
+Faces are judged one by one: size, brightness and sharpness are measured on each face's own box, so a lit face on a
+dark stage is kept. A frame that is too dark or too bright as a whole is contrast-enhanced (:func:`enhance`) before
+faces are searched and read, and it is dropped only when no face can be found in it even then. Every reason says
+which setting would have kept the face.
+"""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 
-from emotion.settings import Settings
+from emotion.settings import Settings, describe
 
 BLUR_SIDE = 96
 """Face crops are resized to this side before measuring sharpness, so the threshold does not depend on face size."""
+DARK_GAMMA = 0.6
+"""Gamma applied to the luminance of a dark frame before CLAHE (below 1 lifts the shadows)."""
 
 
-def brightness_reason(gray: np.ndarray, settings: Settings) -> str | None:
-    """Return why a frame is too dark or too bright, or None."""
+def hint(name: str, value: float, lower: bool = True) -> str:
+    """Say which setting keeps an item: "set Smallest face (px) (--min-face) to 31 or less to keep it"."""
+    info = next(i for i in describe() if i.name == name)
+    bound = math.floor(value) if lower else math.ceil(value)
+    return f"set {info.label} (--{info.flag}) to {bound} or {'less' if lower else 'more'} to keep it"
+
+
+def frame_light(gray: np.ndarray, settings: Settings) -> str | None:
+    """Say why a whole frame is too dark or too bright to search as it is ("dark frame (brightness 20 < 40)")."""
     mean = float(gray.mean())
     if mean < settings.min_brightness:
-        return f"too dark (brightness {mean:.0f} < {settings.min_brightness:.0f})"
+        return f"dark frame (brightness {mean:.0f} < {settings.min_brightness:.0f})"
     if mean > settings.max_brightness:
-        return f"too bright (brightness {mean:.0f} > {settings.max_brightness:.0f})"
+        return f"bright frame (brightness {mean:.0f} > {settings.max_brightness:.0f})"
     return None
+
+
+def enhance(image: np.ndarray, dark: bool) -> np.ndarray:
+    """Even out a badly lit BGR frame: a gamma lift of the luminance when ``dark``, then CLAHE on it.
+
+    Only the L channel of Lab changes, so colours keep their hue. Returns a new frame.
+    """
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    light = lab[..., 0]
+    if dark:
+        table = (255 * (np.arange(256) / 255) ** DARK_GAMMA).astype(np.uint8)
+        light = cv2.LUT(light, table)
+    lab[..., 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(light)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
 def sharpness(gray_face: np.ndarray) -> float:
@@ -28,14 +59,29 @@ def sharpness(gray_face: np.ndarray) -> float:
 
 
 def face_reason(gray: np.ndarray, box: list[int], settings: Settings) -> str | None:
-    """Return why a detected face is rejected (too small or blurred), or None."""
+    """Return why a detected face is rejected (too small, too dark or bright, blurred), or None.
+
+    Args:
+        gray: The grayscale frame the face was found in (the enhanced one, when the frame was enhanced).
+        box: The face's [x, y, w, h].
+        settings: The thresholds.
+    """
     x, y, w, h = box
     if min(w, h) < settings.min_face:
-        return f"face too small ({min(w, h)} px < {settings.min_face} px)"
+        side = min(w, h)
+        return f"face too small ({side} px < {settings.min_face} px; {hint('min_face', side)})"
     crop = gray[max(0, y) : y + h, max(0, x) : x + w]
     if crop.size == 0:
         return "face outside the frame"
+    mean = float(crop.mean())
+    if mean < settings.min_brightness:
+        return f"face too dark (brightness {mean:.0f} < {settings.min_brightness:.0f}; {hint('min_brightness', mean)})"
+    if mean > settings.max_brightness:
+        return (
+            f"face too bright (brightness {mean:.0f} > {settings.max_brightness:.0f}; "
+            f"{hint('max_brightness', mean, lower=False)})"
+        )
     sharp = sharpness(crop)
     if sharp < settings.min_blur:
-        return f"face blurred (sharpness {sharp:.0f} < {settings.min_blur:.0f})"
+        return f"face blurred (sharpness {sharp:.0f} < {settings.min_blur:.0f}; {hint('min_blur', sharp)})"
     return None

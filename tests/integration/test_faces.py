@@ -94,8 +94,8 @@ def test_face_crop_mode_skips_detection(tmp_path, models):
     [
         (Settings(audio=False, min_face=1000), "face too small"),
         (Settings(audio=False, min_blur=1e6), "face blurred"),
-        (Settings(audio=False, min_brightness=250), "too dark"),
-        (Settings(audio=False, max_brightness=5), "too bright"),
+        (Settings(audio=False, min_brightness=250), "face too dark"),
+        (Settings(audio=False, max_brightness=5), "face too bright"),
     ],
 )
 def test_quality_filters_say_why(media, models, settings, reason):
