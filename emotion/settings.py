@@ -152,6 +152,10 @@ class Settings:
                                  "keeps its label in the record, but the summary and the face/voice disagreement "
                                  "band use only confident windows. 0 trusts every window.",
                                  lo=0.0, hi=1.0, step=0.05)
+    smooth: float = _f(0.5, "Smoothing (s)", "Model",
+                       "Time constant of the smoothing over each tracked face's probabilities in a video (a "
+                       "zero-phase exponential filter), so one odd frame does not flip a label; the raw per-frame "
+                       "scores stay in the record. 0 turns it off.", lo=0.0, hi=30.0, step=0.25)
     min_face: int = _f(40, "Smallest face (px)", "Quality", "Smallest face side, in pixels of the original frame.",
                        lo=8, hi=2000, step=4)
     min_blur: float = _f(20.0, "Blur threshold", "Quality",

@@ -18,6 +18,7 @@ from emotion.face.detect import get_detector
 from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
 from emotion.face.quality import enhance, face_reason, frame_light
+from emotion.face.smooth import smooth_faces
 from emotion.face.tracker import FaceTracker
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
@@ -302,6 +303,7 @@ def _analyze_frames(
                 report("decode", min(1.0, decoded / times_total))
             while len(pending) > max(1, settings.workers) or (item is None and pending):
                 collect(*pending.popleft())
+    smooth_faces(result.frames, settings.smooth)
     if kind == "video" and 0 < len(result.frames) < times_total:
         result.notes.append(
             f"{times_total} frames were asked for, but the video has only {len(result.frames)} distinct frames at "

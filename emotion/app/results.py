@@ -15,6 +15,7 @@ from emotion.record import Result
 from emotion.report.engagement import CONTEXTS, engagement_score
 from emotion.report.export import export_stem, to_csv, to_json
 from emotion.report.views import (
+    affect_figure,
     disagreements,
     distribution_figure,
     dropped_table,
@@ -191,7 +192,8 @@ def _metrics(result: Result, context: str) -> None:
         cols[1].metric(
             "Voice",
             label(voice["dominant_emotion"]),
-            delta=f"{voice.get('confidence', 0):.0%} confidence",
+            delta=f"{voice.get('confidence', 0):.0%} confidence"
+            + (f" · {voice['uncertain_share']:.0%} uncertain" if voice.get("uncertain_share") else ""),
             delta_color="off",
             delta_arrow="off",
             border=True,
@@ -199,6 +201,8 @@ def _metrics(result: Result, context: str) -> None:
     else:
         if result.kind == "image":
             why = "images have no sound"
+        elif result.audio is not None and voice.get("n_speech_segments"):
+            why = "uncertain in every speech window"
         elif result.audio is not None:
             why = result.audio.note or "no speech"
         else:
@@ -258,6 +262,14 @@ def _timeline(result: Result, key: str) -> None:
             or "top"
         )
     st.plotly_chart(timeline_figure(result, mode), key=f"{key}-timeline", config={"displaylogo": False})
+    affect = affect_figure(result)
+    if affect is not None:
+        with st.expander("Valence and arousal", expanded=False):
+            st.caption(
+                "Valence: unpleasant (-1) to pleasant (+1); arousal: calm (0) to activated (1). The face's are a "
+                "documented mapping of its emotion probabilities (Russell's circumplex), not a separate model."
+            )
+            st.plotly_chart(affect, key=f"{key}-affect", config={"displaylogo": False})
     clash = disagreements(result)
     if len(clash):
         spans = ", ".join(

@@ -37,7 +37,10 @@ CSV_COLUMNS = (
         "reasons",
     ]
     + [f"face_{label}" for label in FACE_LABELS]
+    + [f"face_smoothed_{label}" for label in FACE_LABELS]
+    + ["face_valence", "face_arousal", "enhanced"]
     + [f"voice_{label}" for label in VOICE_LABELS]
+    + ["voice_uncertain", "voice_arousal", "voice_valence"]
     + ["error"]
 )
 
@@ -90,9 +93,13 @@ def _rows(result: Result) -> list[dict]:
                     "w": w,
                     "h": h,
                     "emotion": face.emotion,
-                    "confidence": face.scores[face.emotion],
+                    "confidence": (face.smoothed or face.scores)[face.emotion],
+                    "face_valence": "" if face.valence is None else face.valence,
+                    "face_arousal": "" if face.arousal is None else face.arousal,
+                    "enhanced": fr.quality.enhanced or "",
                 }
                 | {f"face_{k}": v for k, v in face.scores.items()}
+                | {f"face_smoothed_{k}": v for k, v in (face.smoothed or {}).items()}
             )
     for seg in result.audio.segments if result.audio else []:
         rows.append(
@@ -105,8 +112,13 @@ def _rows(result: Result) -> list[dict]:
                 "quality_ok": seg.speech,
             }
             | {
-                "confidence": seg.scores.get(seg.emotion, "") if seg.emotion else "",
+                "confidence": (seg.confidence if seg.confidence is not None else seg.scores.get(seg.emotion, ""))
+                if seg.emotion
+                else "",
                 "reasons": "" if seg.speech else "no speech",
+                "voice_uncertain": seg.uncertain if seg.emotion else "",
+                "voice_arousal": "" if seg.arousal is None else seg.arousal,
+                "voice_valence": "" if seg.valence is None else seg.valence,
             }
             | {f"voice_{k}": v for k, v in seg.scores.items()}
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 
 from emotion.record import Result
-from emotion.report.views import distribution_figure, overview_table, timeline_figure
+from emotion.report.views import affect_figure, distribution_figure, overview_table, timeline_figure
 
 
 def html_report(results: list[Result], context: str = "general") -> str:
@@ -29,7 +29,8 @@ def html_report(results: list[Result], context: str = "general") -> str:
         made = result.produced_by
         if made:
             parts.append(f"<p><small>{html.escape(', '.join(f'{k}: {v}' for k, v in made.items()))}</small></p>")
-        for figure in (timeline_figure(result), distribution_figure(result)):
+        figures = (timeline_figure(result), affect_figure(result), distribution_figure(result))
+        for figure in (f for f in figures if f is not None):
             parts.append(figure.to_html(full_html=False, include_plotlyjs=script))
             script = False
     parts.append("</body></html>")

@@ -61,14 +61,15 @@ def disagreements(result: Result) -> pd.DataFrame:
     For each speech segment, the face label is the top class of the mean probabilities of the
     accepted faces sampled within [start, end]; the voice label is mapped onto the face labels
     (calm -> neutral, fearful -> fear, surprised -> surprise). Segments with no face in them
-    are not compared.
+    are not compared, and neither are uncertain ones (calibrated confidence under the threshold the
+    analysis ran with): only a confident voice label can disagree with the face.
 
     Returns:
         Columns ``start``, ``end``, ``face``, ``voice`` (the original voice label) and ``voice_as_face``.
     """
     rows = []
     for seg in result.audio.segments if result.audio else []:
-        if not (seg.speech and seg.emotion):
+        if not (seg.speech and seg.emotion) or seg.uncertain:
             continue
         faces = _faces_in(result.frames, seg.start, seg.end)
         if not faces:
@@ -210,7 +211,7 @@ def _face_traces(fig: go.Figure, result: Result, mode: str, shown: set[str]) -> 
         fig.add_trace(
             go.Scatter(
                 x=[t for t, _ in points],
-                y=[f.scores[f.emotion] for _, f in points],
+                y=[(f.smoothed or f.scores)[f.emotion] for _, f in points],
                 mode="lines",
                 line={"color": "rgba(120,120,120,0.45)", "width": 1.5},
                 name=f"face {face_id}",
@@ -227,7 +228,7 @@ def _face_traces(fig: go.Figure, result: Result, mode: str, shown: set[str]) -> 
         fig.add_trace(
             go.Scatter(
                 x=[t for t, _ in points],
-                y=[f.scores[label] for _, f in points],
+                y=[(f.smoothed or f.scores)[label] for _, f in points],
                 mode="markers",
                 marker={"color": color(label), "size": 10, "line": {"width": 1, "color": "white"}},
                 name=label,
@@ -259,6 +260,7 @@ def _voice_traces(
                 orientation="h",
                 marker={
                     "color": color(label),
+                    "opacity": [0.35 if s.uncertain else 1.0 for s, _ in items],  # uncertain: faded, label kept
                     "line": {
                         "width": [3 if (s.start, s.end) in flagged else 1 for s, _ in items],
                         "color": ["#d62728" if (s.start, s.end) in flagged else "white" for s, _ in items],
@@ -268,7 +270,12 @@ def _voice_traces(
                 legendgroup=face_label or "no speech",
                 showlegend=(label is None) or (face_label not in shown),
                 customdata=[
-                    [s.start, s.end, label or "no speech", (s.scores.get(label, 0.0) if label else 0.0)]
+                    [
+                        s.start,
+                        s.end,
+                        (label or "no speech") + (" (uncertain)" if s.uncertain else ""),
+                        (s.scores.get(label, 0.0) if label else 0.0),
+                    ]
                     for s, _ in items
                 ],
                 hovertemplate="voice %{customdata[2]} %{customdata[3]:.0%} over %{customdata[0]:.1f}"
@@ -281,6 +288,62 @@ def _voice_traces(
         if face_label:
             shown.add(face_label)
     fig.update_yaxes(showticklabels=False, row=row, col=1, categoryorder="array", categoryarray=names[::-1])
+
+
+def affect_figure(result: Result) -> go.Figure | None:
+    """Return valence and arousal over time: each tracked face's (smoothed) course and the voice's windows.
+
+    Valence runs from -1 (unpleasant) to +1 (pleasant), arousal from 0 (calm) to 1 (activated); the face's come from
+    :mod:`emotion.face.affect`, the voice's from its own model. None when nothing carries either.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, subplot_titles=("Valence", "Arousal"))
+    drawn = False
+    ids = sorted({f.id for fr in result.frames for f in fr.faces if f.valence is not None})
+    for face_id in ids:
+        points = [(fr.t, f) for fr in result.frames for f in fr.faces if f.id == face_id and f.valence is not None]
+        for row, key in ((1, "valence"), (2, "arousal")):
+            fig.add_trace(
+                go.Scatter(
+                    x=[t for t, _ in points],
+                    y=[getattr(f, key) for _, f in points],
+                    mode="lines+markers",
+                    name=f"face {face_id}",
+                    legendgroup=f"face {face_id}",
+                    showlegend=row == 1,
+                    hovertemplate=f"face {face_id}: {key} %{{y:.2f}} at %{{x:.1f}} s<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        drawn = True
+    voiced = [s for s in (result.audio.segments if result.audio else []) if s.speech and s.arousal is not None]
+    for row, key in ((1, "valence"), (2, "arousal")):
+        points = [(s, getattr(s, key)) for s in voiced if getattr(s, key) is not None]
+        if not points:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[(s.start + s.end) / 2 for s, _ in points],
+                y=[v for _, v in points],
+                mode="lines+markers",
+                line={"dash": "dot", "color": "#444"},
+                name="voice",
+                legendgroup="voice",
+                showlegend=row == 1 or not any(s.valence is not None for s in voiced),
+                hovertemplate=f"voice: {key} %{{y:.2f}} at %{{x:.1f}} s<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        drawn = True
+    if not drawn:
+        return None
+    fig.update_yaxes(range=[-1.05, 1.05], zeroline=True, row=1, col=1)
+    fig.update_yaxes(range=[-0.02, 1.02], row=2, col=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="closest",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0})
+    return fig
 
 
 def distribution_figure(result: Result) -> go.Figure:
@@ -333,14 +396,16 @@ def faces_table(result: Result, thumbnails: dict | None = None) -> pd.DataFrame:
 
     Returns:
         Columns ``face``, ``thumbnail``, ``frames``, ``first_s``, ``last_s``, ``emotion`` (top class of the
-        mean probabilities), ``confidence`` and one mean-probability column per face label.
+        mean (smoothed) probabilities), ``confidence``, mean ``valence`` and ``arousal``, and one mean-probability
+        column per face label.
     """
     thumbnails = {str(k): v for k, v in (thumbnails or {}).items()}
     rows = []
     ids = sorted({f.id for fr in result.frames for f in fr.faces})
     for face_id in ids:
         seen = [(fr.t, f) for fr in result.frames for f in fr.faces if f.id == face_id]
-        mean = _mean_scores([f.scores for _, f in seen], FACE_LABELS)
+        mean = _mean_scores([f.smoothed or f.scores for _, f in seen], FACE_LABELS)
+        affect = [(f.valence, f.arousal) for _, f in seen if f.valence is not None and f.arousal is not None]
         top = _top(mean)
         assert top is not None  # seen is never empty, so mean has every face label
         thumb = thumbnails.get(str(face_id))
@@ -355,10 +420,13 @@ def faces_table(result: Result, thumbnails: dict | None = None) -> pd.DataFrame:
                 "last_s": seen[-1][0],
                 "emotion": top,
                 "confidence": round(mean[top], 4),
+                "valence": round(float(np.mean([v for v, _ in affect])), 3) if affect else None,
+                "arousal": round(float(np.mean([a for _, a in affect])), 3) if affect else None,
             }
             | {label: round(mean[label], 4) for label in FACE_LABELS}
         )
-    columns = ["face", "thumbnail", "frames", "first_s", "last_s", "emotion", "confidence", *FACE_LABELS]
+    columns = ["face", "thumbnail", "frames", "first_s", "last_s", "emotion", "confidence", "valence", "arousal",
+               *FACE_LABELS]
     return pd.DataFrame(rows, columns=columns)
 
 

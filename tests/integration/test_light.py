@@ -79,3 +79,18 @@ def test_a_black_frame_says_no_face_even_enhanced(tmp_path, models):
 def test_each_drop_says_which_setting_keeps_the_face(media, models, settings, flag):
     dropped = analyze_file(media / "single_face.jpg", settings, models).frames[0].dropped_faces
     assert dropped and all(flag in d.reason and d.reason.endswith("to keep it)") for d in dropped)
+
+
+def test_video_faces_carry_smoothed_scores_valence_and_arousal(media, models):
+    from emotion.report.export import to_csv
+    from emotion.report.views import affect_figure
+
+    result = analyze_file(media / "single_face.mp4", Settings(audio=False, max_frames=5), models)
+    faces = [f for fr in result.frames for f in fr.faces]
+    assert len(faces) == 5 and all(f.smoothed and f.valence is not None and f.arousal is not None for f in faces)
+    assert all(-1 <= f.valence <= 1 and 0 <= f.arousal <= 1 for f in faces)
+    header = to_csv([result]).splitlines()[0]
+    assert "face_valence" in header and "face_smoothed_happy" in header
+    assert affect_figure(result) is not None
+    raw = analyze_file(media / "single_face.mp4", Settings(audio=False, max_frames=5, smooth=0), models)
+    assert all(f.smoothed is None and f.valence is not None for fr in raw.frames for f in fr.faces)
