@@ -1,4 +1,10 @@
-"""Face detection behind one small interface: ``detector.detect(bgr) -> list of [x, y, w, h]``."""
+"""Face detection behind one small interface: ``detector.detect(bgr) -> list of [x, y, w, h]``.
+
+Detectors: "blazeface" (the default: MediaPipe's BlazeFace on onnxruntime, :mod:`emotion.face.blazeface`), "haar"
+(OpenCV's frontal cascade, the fallback) and any DeepFace backend by name. Each one returned by :func:`get_detector`
+may be shared by parallel workers: BlazeFace keeps no state between calls, Haar keeps one cascade per thread, and
+DeepFace's backends take turns under a lock.
+"""
 
 from __future__ import annotations
 
@@ -101,31 +107,61 @@ def iou(a: list[int], b: list[int]) -> float:
     return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
 
 
+class DetectorFailed(ModelUnavailable):
+    """A detector that loaded raised an error on a frame; the message names the detector and the error."""
+
+
+_DEEPFACE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
 class DeepFaceDetector:
     """Any DeepFace detector backend, by name (e.g. "opencv", "mediapipe", "retinaface").
 
-    Backends whose weights must be downloaded fail offline with :class:`ModelUnavailable`.
+    DeepFace keeps one detector object per backend for the whole process, and most of them (OpenCV's cascade
+    among them) are not safe to run from two threads at once, so every call for a backend holds that backend's
+    lock: parallel workers take turns on it. The backend is built on first use, under the same lock.
+
+    Raises (from :meth:`detect`):
+        ModelUnavailable: The backend could not be built (weights that must be downloaded fail offline).
+        DetectorFailed: The backend loaded but raised an error on this frame.
     """
 
     def __init__(self, backend: str) -> None:
         self.name = backend
+        with _LOCKS_GUARD:
+            self._lock = _DEEPFACE_LOCKS.setdefault(backend, threading.Lock())
+        self._loaded = False
+
+    def _load(self) -> None:
+        """Build DeepFace's detector for this backend (called under the lock)."""
+        from deepface.modules import modeling
+
+        try:
+            modeling.build_model(task="face_detector", model_name=self.name)
+        except Exception as exc:  # noqa: BLE001 - deepface raises many kinds on a failed download or a bad name
+            raise ModelUnavailable(f"DeepFace detector '{self.name}' could not load: {_first_line(exc)}") from None
+        self._loaded = True
 
     def detect(self, image: np.ndarray) -> list[list[int]]:
         """Return face boxes [x, y, w, h] in pixels of ``image``, largest first."""
         from deepface import DeepFace
 
-        try:
-            faces = DeepFace.extract_faces(image, detector_backend=self.name, enforce_detection=False, align=False)
-        except ValueError as exc:
-            if "Face could not be detected" in str(exc):
-                return []
-            raise ModelUnavailable(
-                f"DeepFace detector '{self.name}' could not load: {str(exc).splitlines()[0]}"
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - deepface raises many kinds on a failed download
-            raise ModelUnavailable(
-                f"DeepFace detector '{self.name}' could not load: {str(exc).splitlines()[0][:200]}"
-            ) from None
+        if image.ndim == 2:  # DeepFace's backends take BGR only
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            try:
+                faces = DeepFace.extract_faces(image, detector_backend=self.name, enforce_detection=False, align=False)
+            except ValueError as exc:
+                if "Face could not be detected" in str(exc):
+                    return []
+                raise DetectorFailed(f"DeepFace detector '{self.name}' failed on a frame: {_first_line(exc)}") from None
+            except Exception as exc:  # noqa: BLE001 - a backend's own error on this frame
+                raise DetectorFailed(
+                    f"DeepFace detector '{self.name}' failed on a frame ({type(exc).__name__}: {_first_line(exc)})"
+                ) from None
         h, w = image.shape[:2]
         boxes = []
         for face in faces:
@@ -138,6 +174,16 @@ class DeepFaceDetector:
         return sorted(boxes, key=lambda b: -b[2] * b[3])
 
 
-def get_detector(name: str = "haar") -> FaceDetector:
-    """Return a detector by name: "haar" (default, offline) or any DeepFace backend name."""
-    return HaarDetector() if name in ("haar", "default") else DeepFaceDetector(name)
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line, at most 200 characters."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def get_detector(name: str = "blazeface") -> FaceDetector:
+    """Return a detector by name: "blazeface" (default, offline), "haar" (offline) or any DeepFace backend name."""
+    if name in ("blazeface", "default"):
+        from emotion.face.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector()
+    return HaarDetector() if name == "haar" else DeepFaceDetector(name)
