@@ -104,8 +104,10 @@ def _f(default: Any, label: str, group: str, help: str, *, lo: float | None = No
 
 GROUPS = ("Performance", "Model", "Quality", "Learning", "Export", "Live")
 """The sidebar's groups, in order; every field belongs to one."""
-DETECTORS = ("haar", "opencv", "ssd", "mtcnn", "retinaface", "mediapipe", "yunet", "yolov8", "centerface", "dlib")
-"""Face detectors: "haar" runs offline; the others are DeepFace backends, most needing weights downloaded once."""
+DETECTORS = ("blazeface", "haar", "opencv", "ssd", "mtcnn", "retinaface", "mediapipe", "yunet", "yolov8", "centerface",
+             "dlib")
+"""Face detectors: "blazeface" (default) and "haar" run offline; the others are DeepFace backends, most needing
+weights downloaded once."""
 FACE_BACKENDS = ("default", "deepface")
 """Face emotion models: the shipped ONNX model, or DeepFace's own (needs its weights)."""
 RESOLUTIONS = ("320x240", "640x480", "960x540", "1280x720")
@@ -136,8 +138,10 @@ class Settings:
                            "default: fer_cnn, the project's own ONNX model (offline); deepface: DeepFace's model "
                            "(needs its weights); or name any shipped ONNX model.",
                            choices=FACE_BACKENDS)
-    detector: str = _f("haar", "Face detector", "Model",
-                       "haar runs offline; the others are DeepFace backends, and most need weights downloaded once.",
+    detector: str = _f("blazeface", "Face detector", "Model",
+                       "blazeface (default, offline): MediaPipe's BlazeFace, finds turned, tilted, small and dark "
+                       "faces; haar (offline): OpenCV's frontal cascade, the older fallback; the others are "
+                       "DeepFace backends, and most need weights downloaded once.",
                        choices=DETECTORS)
     face_crop: bool = _f(False, "Images are face crops", "Model",
                          "Treat each image as an already-cropped face and skip detection.")
