@@ -58,6 +58,11 @@ CLI_DEFAULTS = {"collect": False}
 """Where the CLI's default differs from the app's: a batch over a folder keeps nothing for learning unless asked."""
 
 
+def _fps(number: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type for ``--fps``: a bounded number, or "native" for every frame."""
+    return lambda text: text if text == "native" else number(text)
+
+
 def _bounded(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
     """An argparse type that parses ``kind`` and refuses values outside [lo, hi] with a one-line message.
 
@@ -97,6 +102,10 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=info.name, action=argparse.BooleanOptionalAction, default=default, help=text)
         elif info.choices and info.name != "face_backend":
             group.add_argument(flag, dest=info.name, choices=info.choices, default=default, help=text)
+        elif info.name == "fps":
+            group.add_argument(flag, dest=info.name, type=_fps(_bounded(float, info.lo, info.hi)), default=default,
+                               metavar="FPS|native", help=f"{info.help} 'native' analyses every frame (default: "
+                               "%(default)s)")
         elif info.type in (int, float):
             group.add_argument(flag, dest=info.name, type=_bounded(info.type, info.lo, info.hi), default=default,
                                metavar=info.type.__name__.upper(), help=text)
@@ -110,6 +119,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     """The Settings the parsed flags describe (fields without a flag keep their defaults; no annotated video)."""
     values = {info.name: getattr(args, info.name) for info in describe() if info.cli}
+    if values.get("fps") == "native":
+        values.update(fps=0.0, every_frame=True)
     return Settings(**values, annotated_video=False)
 
 

@@ -391,6 +391,45 @@ def iter_video_frames(
             yield prev[0], prev[1], frame_to_bgr(prev[2], max_side)
 
 
+def iter_all_frames(
+    path: str | Path, until: float, limit: int, max_side: int = 0
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode a video as a stream and yield every frame up to ``until`` seconds, at most ``limit`` of them.
+
+    Times are seconds from the container's start, as in :func:`iter_video_frames`; only one decoded frame is held
+    at a time. Frames larger than ``max_side`` (if > 0) are shrunk to it while they are converted.
+
+    Raises:
+        MediaError: If the video cannot be decoded at all.
+    """
+    import av
+
+    with _open(Path(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        zero = origin(container)
+        step = 1.0 / _fps(stream)
+        last_t, index = -step, -1
+        frames = container.decode(stream)
+        while index + 1 < limit:
+            try:
+                frame = next(frames, None)
+            except av.error.FFmpegError as exc:
+                if index < 0:
+                    raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
+                break
+            if frame is None:
+                break
+            t = float(frame.time) - zero if frame.time is not None else last_t + step
+            t = t if t > last_t else last_t + step  # missing or repeated timestamps: count frames
+            if t > until:
+                break
+            index, last_t = index + 1, t
+            yield index, t, frame_to_bgr(frame, max_side)
+        if index < 0:
+            raise MediaError("the video holds no decodable frames")
+
+
 def _seek(container, stream, t: float):  # noqa: ANN001, ANN202 - av types are optional at import time
     """Seek ``stream`` to the keyframe at or before ``t`` seconds of its own time; return a frame iterator, or None."""
     import av
@@ -403,8 +442,18 @@ def _seek(container, stream, t: float):  # noqa: ANN001, ANN202 - av types are o
 
 
 def frame_to_bgr(frame, max_side: int = 0) -> np.ndarray:  # noqa: ANN001
-    """Convert a decoded PyAV frame to BGR, applying its rotation and shrinking it to ``max_side`` if > 0."""
-    img = frame.to_ndarray(format="bgr24")
+    """Convert a decoded PyAV frame to BGR, applying its rotation and shrinking it to ``max_side`` if > 0.
+
+    The shrinking happens in FFmpeg's scaler, in the same pass as the colour conversion (area averaging), which
+    costs less than converting the full frame.
+    """
+    if max_side and max(frame.width, frame.height) > max_side:
+        s = max_side / max(frame.width, frame.height)
+        width, height = max(2, round(frame.width * s / 2) * 2), max(2, round(frame.height * s / 2) * 2)
+        img = frame.reformat(width=width, height=height, format="bgr24", interpolation="AREA").to_ndarray()
+        max_side = 0
+    else:
+        img = frame.to_ndarray(format="bgr24")
     rotation = getattr(frame, "rotation", 0) or 0
     if rotation % 360:
         code = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}.get(

@@ -126,6 +126,9 @@ class Settings:
     fps: float = _f(0.0, "Frames per second", "Performance",
                     "Sampled frames per second of video; overrides frames per video when above 0.",
                     lo=0.0, hi=30.0, step=0.5)
+    every_frame: bool = _f(False, "Every frame (native rate)", "Performance",
+                           "Analyse every frame of a video at its own frame rate (CLI: --fps native); overrides "
+                           "frames per video and frames per second.", flag="every-frame")
     max_duration: float = _f(0.0, "Duration limit (s, 0 = all)", "Performance",
                              "Seconds of each video or audio file analysed, faces and voice alike; 0 analyses all.",
                              lo=0.0, hi=36000.0, step=10.0)

@@ -25,6 +25,7 @@ from emotion.labels import FACE_LABELS
 from emotion.media import (
     NO_VIDEO_STREAM,
     image_size,
+    iter_all_frames,
     iter_video_frames,
     media_kind,
     probe_video,
@@ -94,6 +95,18 @@ class Models:
 
 FrameOutput = tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace]]
 
+TRACK_STRIDE = 4
+"""With every frame analysed, the face search runs on every TRACK_STRIDE-th frame of a chunk; the frames between
+reuse its boxes (faces move little in a tenth of a second) and are still classified one by one."""
+WORK_SIDE = 960
+"""With every frame analysed, frames are read at most this many pixels on their long side (shrunk as they are
+decoded, which costs less than converting them at full size); boxes and face sizes are still reported in the
+original frame's pixels."""
+MAX_CHUNK = 12
+"""Most frames one worker takes at a time, so few decoded frames are held at once (12 at 1080p is about 75 MB)."""
+LIGHT_STRIDE = 4
+"""Frame brightness is measured on every LIGHT_STRIDE-th pixel of every LIGHT_STRIDE-th row: cheap at any size."""
+
 
 def analyze_frame(
     image: np.ndarray, models: Models, settings: Settings, near: list[list[int]] | None = None
@@ -110,54 +123,96 @@ def analyze_frame(
     Returns:
         The frame's quality, the accepted (box, probabilities) pairs, and the dropped faces.
     """
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    light = None
+    return analyze_chunk([image], models, settings, near)[0]
+
+
+def _find(
+    image: np.ndarray, models: Models, settings: Settings, near: list[list[int]] | None, search: bool
+) -> tuple[np.ndarray, str | None, list[list[int]]]:
+    """Return the frame to read (enhanced when badly lit), why it was enhanced, and its face boxes."""
     if settings.face_crop:
-        boxes = [[0, 0, image.shape[1], image.shape[0]]]
-    else:
-        light = frame_light(gray, settings)
-        if light:
-            image = enhance(image, dark=light.startswith("dark"))
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        boxes = []
-        if near and isinstance(models.detector, NearDetector):
-            boxes = models.detector.detect_near(image, near)
-        if len(boxes) < len(near or [None]):
-            boxes = models.detector.detect(image)
-    if not boxes:
-        reason = f"no face detected ({light}, even contrast-enhanced)" if light else "no face detected"
-        return Quality(False, [reason], light), [], []
+        return image, None, [[0, 0, image.shape[1], image.shape[0]]]
+    small = cv2.cvtColor(np.ascontiguousarray(image[::LIGHT_STRIDE, ::LIGHT_STRIDE]), cv2.COLOR_BGR2GRAY)
+    light = frame_light(small, settings)
+    if light:
+        image = enhance(image, dark=light.startswith("dark"))
+    if near and not search:
+        return image, light, near
+    boxes: list[list[int]] = []
+    if near and isinstance(models.detector, NearDetector):
+        boxes = models.detector.detect_near(image, near)
+    if len(boxes) < len(near or [None]):
+        boxes = models.detector.detect(image)
+    return image, light, boxes
+
+
+def _screen(
+    image: np.ndarray, boxes: list[list[int]], settings: Settings, scale: float = 1.0
+) -> tuple[list[list[int]], list[DroppedFace]]:
+    """Split boxes into kept faces and dropped ones (too many, small, dark, bright, blurred), judging each box.
+
+    ``scale`` is the frame's size over the original's (see :func:`emotion.face.quality.face_reason`).
+    """
     dropped = [
         DroppedFace(b, f"more than {settings.max_faces} faces in the frame") for b in boxes[settings.max_faces :]
     ]
     kept = []
+    height, width = image.shape[:2]
     for box in boxes[: settings.max_faces]:
-        reason = None if settings.face_crop else face_reason(gray, box, settings)
+        x, y, w, h = box
+        x0, y0 = min(max(0, x), width), min(max(0, y), height)
+        gray = cv2.cvtColor(image[y0 : max(y0, y + h), x0 : max(x0, x + w)], cv2.COLOR_BGR2GRAY)
+        reason = None if settings.face_crop else face_reason(gray, [x - x0, y - y0, w, h], settings, scale)
         if reason:
             dropped.append(DroppedFace(box, reason))
         else:
             kept.append(box)
-    probs: np.ndarray | list[np.ndarray]
-    probs = models.face.predict_proba([models.face.crop(image, b) for b in kept]) if kept else []
-    quality = Quality(bool(kept), [] if kept else sorted({d.reason.split(" (")[0] for d in dropped}), light)
-    return quality, list(zip(kept, probs)), dropped
+    return kept, dropped
 
 
-def analyze_chunk(images: list[np.ndarray], models: Models, settings: Settings) -> list[FrameOutput]:
-    """Analyse consecutive sampled frames: a full face search on the first, then near the last faces."""
+def analyze_chunk(
+    images: list[np.ndarray],
+    models: Models,
+    settings: Settings,
+    near: list[list[int]] | None = None,
+    scale: float = 1.0,
+) -> list[FrameOutput]:
+    """Analyse consecutive frames: a full face search on the first, then near the last faces.
+
+    With ``settings.every_frame``, only every :data:`TRACK_STRIDE`-th frame is searched and the others reuse its
+    boxes. The crops of all frames are classified in one batch. Boxes are in the frames' own pixels; ``scale`` is
+    their size over the original frame's, for the face-size filter.
+    """
+    stride = TRACK_STRIDE if settings.every_frame else 1
+    staged: list[tuple[str | None, list[list[int]], list[DroppedFace]]] = []
+    crops: list[np.ndarray] = []
+    for i, image in enumerate(images):
+        image, light, boxes = _find(image, models, settings, near, search=i % stride == 0)
+        kept, dropped = _screen(image, boxes, settings, scale) if boxes else ([], [])
+        crops += [models.face.crop(image, b) for b in kept]
+        staged.append((light, kept, dropped))
+        near = kept + [d.box for d in dropped] or None
+    probs = models.face.predict_proba(crops) if crops else np.zeros((0, len(FACE_LABELS)))
     out: list[FrameOutput] = []
-    near = None
-    for image in images:
-        quality, faces, dropped = analyze_frame(image, models, settings, near)
-        out.append((quality, faces, dropped))
-        near = [box for box, _ in faces] + [d.box for d in dropped] or None
+    at = 0
+    for light, kept, dropped in staged:
+        if not kept and not dropped:
+            reason = f"no face detected ({light}, even contrast-enhanced)" if light else "no face detected"
+            out.append((Quality(False, [reason], light), [], []))
+            continue
+        quality = Quality(bool(kept), [] if kept else sorted({d.reason.split(" (")[0] for d in dropped}), light)
+        out.append((quality, list(zip(kept, probs[at : at + len(kept)])), dropped))
+        at += len(kept)
     return out
 
 
 def _frames(
     path: Path, kind: str, settings: Settings, result: Result
-) -> tuple[int, Iterable[tuple[int, float, np.ndarray]]]:
-    """Return how many frames will be sampled and an iterator over them (times from the container's start)."""
+) -> tuple[int, Iterable[tuple[int, float, np.ndarray]], float]:
+    """Return how many frames will be sampled, an iterator over them, and their size over the original's.
+
+    Times are counted from the container's start; the size ratio is below 1 when every frame is read shrunk.
+    """
     if kind == "image":
         width, height = image_size(path)
         image = read_image(path)
@@ -167,7 +222,7 @@ def _frames(
                 f"the image ({width}x{height}) was analysed at {result.width}x{result.height} (it is over "
                 f"{IMAGE_WORK_PIXELS / 1e6:g} megapixels)"
             )
-        return 1, iter([(0, 0.0, image)])
+        return 1, iter([(0, 0.0, image)]), 1.0
     info = probe_video(path)
     result.duration, result.fps, result.width, result.height = info.duration, info.fps, info.width, info.height
     result.notes += [info.note] if info.note else []
@@ -177,14 +232,21 @@ def _frames(
             f"only the first {settings.max_duration:g} s of {duration:.0f} s were analysed (max duration)"
         )
         duration = settings.max_duration
-    times = sample_times(duration, settings.max_frames, settings.fps, info.start)
-    wanted = int((duration - info.start) * settings.fps) if settings.fps > 0 else settings.max_frames
+    if settings.every_frame:
+        total = min(MAX_SAMPLES, max(1, info.frames or round((duration - info.start) * info.fps)))
+        if info.frames > MAX_SAMPLES:
+            result.notes.append(f"only the first {MAX_SAMPLES} of {info.frames} frames were analysed (every frame)")
+        scale = min(1.0, WORK_SIDE / max(info.width, info.height, 1))
+        return total, iter_all_frames(path, duration, MAX_SAMPLES, WORK_SIDE if scale < 1 else 0), scale
+    fps = settings.fps
+    times = sample_times(duration, settings.max_frames, fps, info.start)
+    wanted = int((duration - info.start) * fps) if fps > 0 else settings.max_frames
     if wanted > len(times) == MAX_SAMPLES:
         result.notes.append(
-            f"{wanted} frames at {settings.fps:g} per second are more than the {MAX_SAMPLES} a video may have "
+            f"{wanted} frames at {fps:g} per second are more than the {MAX_SAMPLES} a video may have "
             f"sampled; {MAX_SAMPLES} were sampled evenly"
         )
-    return len(times), iter_video_frames(path, times)
+    return len(times), iter_video_frames(path, times), 1.0
 
 
 def analyze_file(
@@ -263,7 +325,7 @@ def _analyze_frames(
 ) -> None:
     tracker = FaceTracker()
     keep_faces = collector is not None and settings.face_backend == "default"
-    times_total, frames = _frames(path, kind, settings, result)
+    times_total, frames, scale = _frames(path, kind, settings, result)
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
         pending: deque[tuple[list[tuple[int, float]], Sequence[np.ndarray | None], Future]] = deque()
 
@@ -279,10 +341,10 @@ def _analyze_frames(
                         t=round(t, 3),
                         quality=quality,
                         faces=[
-                            Face(i, [int(v) for v in box], FACE_LABELS[int(np.argmax(p))], rounded(FACE_LABELS, p))
+                            Face(i, _original(box, scale), FACE_LABELS[int(np.argmax(p))], rounded(FACE_LABELS, p))
                             for i, (box, p) in zip(ids, faces)
                         ],
-                        dropped_faces=dropped,
+                        dropped_faces=[DroppedFace(_original(d.box, scale), d.reason) for d in dropped],
                     )
                 )
             report("faces", min(1.0, len(result.frames) / times_total))
@@ -290,9 +352,9 @@ def _analyze_frames(
         chunk: list[tuple[int, float, np.ndarray]] = []
         decoded = 0
         for item in _with_end(frames):
-            if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval):
+            if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval or len(chunk) >= MAX_CHUNK):
                 images = [img for _, _, img in chunk]
-                job = pool.submit(analyze_chunk, images, models, settings)
+                job = pool.submit(analyze_chunk, images, models, settings, None, scale)
                 pending.append(([(i, t) for i, t, _ in chunk], images if keep_faces else [None] * len(images), job))
                 chunk = []
             if item is not None:
@@ -309,6 +371,11 @@ def _analyze_frames(
             f"{times_total} frames were asked for, but the video has only {len(result.frames)} distinct frames at "
             "those times; each was analysed once"
         )
+
+
+def _original(box: list[int], scale: float) -> list[int]:
+    """A box in a shrunk frame's pixels, in the original frame's."""
+    return [int(v) if scale == 1 else round(v / scale) for v in box]
 
 
 def _with_end(items: Iterable) -> Iterable:

@@ -58,17 +58,19 @@ def sharpness(gray_face: np.ndarray) -> float:
     return float(cv2.Laplacian(face, cv2.CV_64F).var())
 
 
-def face_reason(gray: np.ndarray, box: list[int], settings: Settings) -> str | None:
+def face_reason(gray: np.ndarray, box: list[int], settings: Settings, scale: float = 1.0) -> str | None:
     """Return why a detected face is rejected (too small, too dark or bright, blurred), or None.
 
     Args:
         gray: The grayscale frame the face was found in (the enhanced one, when the frame was enhanced).
-        box: The face's [x, y, w, h].
+        box: The face's [x, y, w, h] in ``gray``.
         settings: The thresholds.
+        scale: ``gray``'s size over the original frame's (below 1 for a shrunk frame); face sizes are judged and
+            reported in the original frame's pixels.
     """
     x, y, w, h = box
-    if min(w, h) < settings.min_face:
-        side = min(w, h)
+    side = round(min(w, h) / scale)
+    if side < settings.min_face:
         return f"face too small ({side} px < {settings.min_face} px; {hint('min_face', side)})"
     crop = gray[max(0, y) : y + h, max(0, x) : x + w]
     if crop.size == 0:
