@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from emotion.analysis.live_voice import VoiceUpdate
+from emotion.analysis.live_voice import VoiceUpdate, VoiceWorker
 from emotion.analysis.pipeline import Models
 from emotion.face.affect import valence_arousal
 from emotion.face.detect import iou
@@ -44,6 +44,7 @@ from emotion.settings import VERSION, Settings, ice_servers_text
 
 if TYPE_CHECKING:
     from emotion.analysis.batch import Analysis
+    from emotion.analysis.live_record import Recorder
     from emotion.learning.collect import Collector
     from emotion.storage.history import History
     from emotion.storage.learning_store import LearningStore
@@ -517,3 +518,123 @@ def ice_servers() -> list[dict]:
     except json.JSONDecodeError:
         return []
     return [s for s in servers if isinstance(s, dict) and "urls" in s] if isinstance(servers, list) else []
+
+
+@dataclass
+class LiveSession:
+    """Everything one live session holds, and the streamlit-webrtc callbacks that feed it.
+
+    The frame processor, the voice worker, the rolling tracker, the learning collector and the recorder. Build
+    it with :meth:`start`; the page only draws what it holds.
+    """
+
+    processor: LiveProcessor
+    tracker: RollingTracker
+    voice: VoiceWorker | None = None
+    collector: Collector | None = None
+    recorder: Recorder | None = None
+    record: bool = False
+    recordings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, models: Models, settings: Settings, context: str = "general") -> LiveSession:
+        """A new session with the settings' target fps, voice, learning and recording options."""
+        collector = None
+        if settings.live_collect:
+            from emotion.learning.collect import Collector
+
+            base = models.face.base if models.face.base is not models.face else None
+            collector = Collector("live session", base_face=base)
+        processor = LiveProcessor(models, max_faces=settings.max_faces, settings=settings,
+                                  target_fps=settings.live_fps, collect=collector)  # fmt: skip
+        voice = None
+        if settings.live_voice:
+            voice = VoiceWorker(settings, models.voice, collect=collector.voice if collector is not None else None)
+        tracker = RollingTracker(window=settings.live_window, context=context)
+        return cls(processor, tracker, voice, collector, None, settings.live_record)
+
+    @property
+    def audio(self) -> bool:
+        """Whether the session wants the microphone."""
+        return self.voice is not None or self.record
+
+    def _recorder(self) -> Recorder | None:
+        if not self.record:
+            return None
+        if self.recorder is None:
+            from emotion.analysis.live_record import Recorder
+
+            self.recorder = Recorder(fps=self.processor.target_fps or 15.0)
+        return self.recorder
+
+    def video_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
+        """streamlit-webrtc's ``video_frame_callback``: the frame to the recorder, then analysed and drawn on."""
+        import av
+
+        def callback(frame: av.VideoFrame) -> av.VideoFrame:
+            image = frame.to_ndarray(format="bgr24")
+            recorder = self._recorder()
+            if recorder is not None:
+                recorder.video(image, time.time())
+            out, _ = self.processor.process(image)
+            new = av.VideoFrame.from_ndarray(out, format="bgr24")
+            new.pts = frame.pts
+            if frame.time_base is not None:
+                new.time_base = frame.time_base
+            return new
+
+        return callback
+
+    def audio_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
+        """streamlit-webrtc's ``queued_audio_frames_callback``: to the voice worker and recorder; silence back."""
+        from emotion.analysis.live_voice import mono, silence
+
+        async def callback(frames: list) -> list:  # streamlit-webrtc awaits queued-frame callbacks
+            now, recorder = time.time(), self._recorder()
+            for frame in frames:
+                samples, sr = mono(frame)
+                if self.voice is not None:
+                    self.voice.push(samples, sr, now)
+                if recorder is not None:
+                    recorder.audio(samples, sr, now)
+            return [silence(frame) for frame in frames]
+
+        return callback
+
+    def drain(self) -> None:
+        """Move what the media threads queued into the tracker."""
+        while not self.processor.updates.empty():
+            self.tracker.add(self.processor.updates.get_nowait())
+        while self.voice is not None and not self.voice.updates.empty():
+            self.tracker.add_voice(self.voice.updates.get_nowait())
+
+    def stop(self) -> None:
+        """After the stream stops: finish the recording (a later start records a new file)."""
+        if self.recorder is not None:
+            path = self.recorder.close()
+            if path is not None:
+                self.recordings.append(path.name)
+            self.recorder = None
+        self.drain()
+
+    def result(self, name: str, models: Models | None = None, settings: Settings | None = None) -> Result:
+        """The session as a record: faces, voice, engagement, what the processor chose, the recordings."""
+        extra: dict[str, Any] = {"live": self.processor.describe()}
+        if self.voice is not None:
+            extra["live"]["voice_dropped_frames"] = self.voice.dropped
+        if self.recordings:
+            extra["recordings"] = list(self.recordings)
+        result = self.tracker.to_result(name, extra=extra)
+        h, w = self.processor.shape
+        result.width, result.height = w, h
+        if models is not None and settings is not None:
+            result.produced_by.update(models.describe(settings))
+            result.settings = settings.to_dict()
+        return result
+
+    def close(self) -> None:
+        """Stop the threads."""
+        self.stop()
+        self.processor.close()
+        if self.voice is not None:
+            self.voice.close()

@@ -124,6 +124,11 @@ class VoiceWorker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    @property
+    def heard(self) -> float:
+        """Seconds of audio the worker has taken in so far."""
+        return self._heard / self._rate if self._rate else 0.0
+
     def push(self, samples: np.ndarray, sr: int, t: float | None = None) -> None:
         """Hand over mono samples that arrived at wall time ``t`` (their end); never blocks."""
         with self._lock:
@@ -204,15 +209,27 @@ def _resample(x: np.ndarray, sr: int) -> np.ndarray:
     return resample_poly(x, SR // g, int(sr) // g).astype(np.float32)
 
 
+def silence(frame: Any) -> Any:
+    """A silent PyAV audio frame of the same format, length and time as ``frame``."""
+    import av
+
+    out = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=frame.samples)
+    for plane in out.planes:
+        plane.update(bytes(plane.buffer_size))
+    out.sample_rate, out.pts = frame.sample_rate, frame.pts
+    if frame.time_base is not None:
+        out.time_base = frame.time_base
+    return out
+
+
 def audio_callback(worker: VoiceWorker | None, recorder: Any | None = None):  # noqa: ANN201 - streamlit-webrtc type
-    """A streamlit-webrtc ``queued_audio_frames_callback``.
+    """A streamlit-webrtc ``queued_audio_frames_callback`` (a coroutine function, as the library requires).
 
     Every frame goes to the worker (and the recorder); silence goes back, so the browser never echoes the microphone.
     """
     import av
 
-    def callback(frames: list[av.AudioFrame]) -> list[av.AudioFrame]:
-        out = []
+    async def callback(frames: list[av.AudioFrame]) -> list[av.AudioFrame]:  # streamlit-webrtc awaits it
         now = time.time()
         for frame in frames:
             samples, sr = mono(frame)
@@ -220,13 +237,6 @@ def audio_callback(worker: VoiceWorker | None, recorder: Any | None = None):  # 
                 worker.push(samples, sr, now)
             if recorder is not None:
                 recorder.audio(samples, sr, now)
-            silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=frame.samples)
-            for plane in silent.planes:
-                plane.update(bytes(plane.buffer_size))
-            silent.sample_rate, silent.pts = frame.sample_rate, frame.pts
-            if frame.time_base is not None:
-                silent.time_base = frame.time_base
-            out.append(silent)
-        return out
+        return [silence(frame) for frame in frames]
 
     return callback

@@ -97,6 +97,8 @@ def browser_frames(x: np.ndarray) -> list[av.AudioFrame]:
 
 
 def test_microphone_frames_reach_the_voice_model_off_the_media_thread():
+    import asyncio
+    import inspect
     import time
 
     from emotion.analysis.live_voice import VoiceWorker, audio_callback
@@ -104,11 +106,12 @@ def test_microphone_frames_reach_the_voice_model_off_the_media_thread():
 
     worker = VoiceWorker(Settings())
     callback = audio_callback(worker)
+    assert inspect.iscoroutinefunction(callback)  # streamlit-webrtc awaits queued-frame callbacks
     frames = browser_frames(speech_48k(seconds_silence=5.0))
     spent = 0.0
     for frame in frames:  # at 4x real time
         started = time.perf_counter()
-        (out,) = callback([frame])
+        (out,) = asyncio.run(callback([frame]))
         spent += time.perf_counter() - started
         assert out.samples == frame.samples and not out.to_ndarray().any()  # silence goes back: no echo
         time.sleep(0.005)
