@@ -194,6 +194,8 @@ class Settings:
     annotated_video: bool = _f(True, "Make annotated videos", "Export",
                                "Draw boxes and labels on a copy of each video (audio kept); the CLI never makes one.",
                                cli=False)
+    anonymise: bool = _f(False, "Blur faces in exports", "Export",
+                         "Pixelate every detected face in the annotated video, the face thumbnails and the report.")
     live_window: float = _f(30.0, "Live window (s)", "Live", "The live page's dominant emotion and trend look back "
                             "this far.", lo=10.0, hi=120.0, step=5.0, cli=False)
     live_resolution: str = _f("640x480", "Camera resolution", "Live",

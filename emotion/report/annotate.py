@@ -65,6 +65,38 @@ def draw_faces(bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
     return out
 
 
+GROW = 0.35
+"""Anonymised faces: each box grows by this share of its size on every side before it is pixelated."""
+
+
+def pixelate(bgr: np.ndarray, boxes: list[list[int]], grow: float = GROW, blocks: int = 5) -> np.ndarray:
+    """Return a copy of a BGR image with each box (grown by ``grow``) turned into a coarse mosaic.
+
+    Each region is shrunk to ``blocks`` cells across and blown up again, then blurred, so no face detector finds a
+    face in it and its identity cannot be read.
+    """
+    out = bgr.copy()
+    height, width = out.shape[:2]
+    for box in boxes:
+        x, y, w, h = (float(v) for v in box)
+        x0, y0 = max(0, int(x - grow * w)), max(0, int(y - grow * h))
+        x1, y1 = min(width, int(x + w + grow * w) + 1), min(height, int(y + h + grow * h) + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        region = out[y0:y1, x0:x1]
+        cells = (max(1, blocks), max(1, round(blocks * (y1 - y0) / max(1, x1 - x0))))
+        small = cv2.resize(region, cells, interpolation=cv2.INTER_AREA)
+        big = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+        k = max(3, (min(x1 - x0, y1 - y0) // 6) | 1)
+        out[y0:y1, x0:x1] = cv2.GaussianBlur(big, (k, k), 0)
+    return out
+
+
+def anonymised(result: Result) -> bool:
+    """Whether the analysis ran with the ``anonymise`` setting (faces blurred in every export)."""
+    return bool((result.settings or {}).get("anonymise"))
+
+
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -84,7 +116,10 @@ def jpeg_base64(bgr: np.ndarray, max_side: int = 0, quality: int = 85) -> str:
 def annotated_image(path: str | Path, result: Result, max_side: int = 1280) -> str:
     """Return the analysed image with its faces drawn on, as a base64 JPEG."""
     faces = result.frames[0].faces if result.frames else []
-    return jpeg_base64(draw_faces(read_image(path), faces), max_side)
+    img = read_image(path)
+    if anonymised(result):
+        img = pixelate(img, [f.box for f in faces])
+    return jpeg_base64(draw_faces(img, faces), max_side)
 
 
 def face_thumbnails(path: str | Path, result: Result, size: int = 96) -> dict[str, str]:
@@ -113,6 +148,8 @@ def face_thumbnails(path: str | Path, result: Result, size: int = 96) -> dict[st
         img = images.get(t if result.kind != "image" else 0.0)
         if img is None:
             continue
+        if anonymised(result):
+            img = pixelate(img, [face.box])
         thumbs[str(face_id)] = jpeg_base64(_square(img, face.box, size), 0, 90)
     return thumbs
 
@@ -150,6 +187,26 @@ def _faces_at(result: Result) -> Callable[[float], list[Face]]:
     return lookup
 
 
+def _boxes_near(result: Result) -> Callable[[float], list[list[int]] | None]:
+    """Return a lookup time -> the boxes of the samples just before and after it (faces move between samples).
+
+    None means no sample is near (past the analysed part): an anonymised video hides that whole frame.
+    """
+    frames = sorted(result.frames, key=lambda fr: fr.t)
+    times = [fr.t for fr in frames]
+    steps = np.diff(times)
+    reach = float(np.median(steps)) if len(steps) else 1.0
+
+    def lookup(t: float) -> list[list[int]] | None:
+        i = bisect.bisect_left(times, t)
+        near = [j for j in (i - 1, i) if 0 <= j < len(times) and abs(times[j] - t) <= reach * 1.01]
+        if not near:
+            return None
+        return [f.box for j in near for f in frames[j].faces]
+
+    return lookup
+
+
 def h264_encoder() -> str:
     """Return the first H.264 encoder that PyAV's FFmpeg has.
 
@@ -177,6 +234,8 @@ def annotate_video(
     """Write a copy of a video with each face's box and label drawn on every frame.
 
     Every frame shows the faces of the nearest sampled frame (so the boxes hold between samples).
+    With the ``anonymise`` setting in the record, every face of the samples
+    around each frame is pixelated first (:func:`pixelate`), and a frame far from every sample is pixelated whole.
     The output is H.264 in yuv420p with the index at the front (``+faststart``), so browsers can
     play it while it downloads. The first audio stream is copied when it is AAC and re-encoded to
     AAC otherwise. Picture and sound keep their timestamps from the container's start
@@ -202,6 +261,7 @@ def annotate_video(
 
     src_path, dst_path = Path(src_path), Path(dst_path)
     faces_at = _faces_at(result)
+    hide = _boxes_near(result) if anonymised(result) else None
     first = next(iter(iter_video_frames(src_path, [0.0], max_side)), None)
     if first is None:
         raise MediaError("the video holds no decodable frames")
@@ -259,6 +319,8 @@ def annotate_video(
                 for frame in _decode(packet):
                     img = frame_to_bgr(frame, max_side)
                     t = float(frame.time) - zero if frame.time is not None else written / float(rate)
+                    if hide is not None:
+                        img = _hidden(img, hide(t), result)
                     img = draw_faces(img, faces_at(t))
                     h, w = vout.codec_context.height, vout.codec_context.width
                     if img.shape[:2] != (h, w):
@@ -276,6 +338,15 @@ def annotate_video(
     if progress is not None:
         progress(1.0)
     return dst_path
+
+
+def _hidden(img: np.ndarray, boxes: list[list[int]] | None, result: Result) -> np.ndarray:
+    """The frame with the faces near it pixelated (boxes scaled to the frame), or all of it when none is known."""
+    if boxes is None:
+        return pixelate(img, [[0, 0, img.shape[1], img.shape[0]]], grow=0.0, blocks=12)
+    sx = img.shape[1] / result.width if result.width else 1.0
+    sy = img.shape[0] / result.height if result.height else 1.0
+    return pixelate(img, [[b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy] for b in boxes])
 
 
 def _decode(packet):  # noqa: ANN001, ANN202 - av types
