@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,12 @@ CREATE TABLE IF NOT EXISTS analyses (
     record TEXT NOT NULL,
     extras TEXT NOT NULL DEFAULT '{}',
     sha256 TEXT,
-    run INTEGER NOT NULL DEFAULT 1
+    run INTEGER NOT NULL DEFAULT 1,
+    tags TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS analyses_created ON analyses (created_at);
 """
-_COLUMNS = {"sha256": "TEXT", "run": "INTEGER NOT NULL DEFAULT 1"}
+_COLUMNS = {"sha256": "TEXT", "run": "INTEGER NOT NULL DEFAULT 1", "tags": "TEXT NOT NULL DEFAULT ''"}
 """Columns added after the first release, added to older databases on open."""
 
 
@@ -56,6 +57,7 @@ class Entry:
     dominant_emotion: str | None
     error: str | None
     run: int = 1
+    tags: list[str] = field(default_factory=list)
 
     def label(self) -> str:
         """Return a one-line label: date, file (with its run number after the first), and the emotion or error."""
@@ -143,15 +145,96 @@ class History:
             return cur.lastrowid
 
     @guarded("read")
-    def list(self, limit: int = 500) -> list[Entry]:
-        """Return the newest ``limit`` analyses, newest first."""
+    def list(
+        self,
+        limit: int = 500,
+        search: str = "",
+        since: str | None = None,
+        until: str | None = None,
+        emotion: str | None = None,
+        tag: str | None = None,
+    ) -> list[Entry]:
+        """Return the newest ``limit`` analyses that match, newest first.
+
+        Args:
+            limit: Most entries returned.
+            search: Text found (case-insensitive) in the file name, the dominant emotion or the tags.
+            since: Earliest date, ISO ("2026-11-30"), inclusive.
+            until: Latest date, ISO, inclusive (the whole day).
+            emotion: Dominant emotion, exactly (a voice-only entry's is "<label> (voice)").
+            tag: One tag the entry carries.
+        """
+        where, args = ["1=1"], []
+        if search.strip():
+            where.append("(file LIKE ? ESCAPE '\\' OR dominant_emotion LIKE ? ESCAPE '\\'"
+                         " OR tags LIKE ? ESCAPE '\\')")
+            text = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [text, text, text]
+        if since:
+            where.append("created_at >= ?")
+            args.append(since)
+        if until:
+            where.append("created_at < ?")
+            args.append(until + "\uffff")
+        if emotion:
+            where.append("dominant_emotion = ?")
+            args.append(emotion)
+        if tag:
+            where.append("(',' || tags || ',') LIKE ?")
+            args.append(f"%,{tag},%")
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT id, created_at, file, kind, duration, dominant_emotion, error, run FROM analyses"
-                " ORDER BY created_at DESC, id DESC LIMIT ?",
-                (limit,),
+                "SELECT id, created_at, file, kind, duration, dominant_emotion, error, run, tags FROM analyses"
+                f" WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?",
+                (*args, limit),
             ).fetchall()
         return [_entry(row) for row in rows]
+
+    @guarded("save to")
+    def set_tags(self, entry_id: int, tags: Iterable[str]) -> list[str]:
+        """Replace an analysis's tags; return them cleaned (trimmed, no commas, no repeats, at most 40 characters).
+
+        Raises:
+            KeyError: If there is no such analysis.
+        """
+        clean = list(dict.fromkeys(t for t in (" ".join(str(x).replace(",", " ").split())[:40] for x in tags) if t))
+        with self._connect() as conn:
+            n = conn.execute("UPDATE analyses SET tags = ? WHERE id = ?", (",".join(clean), entry_id)).rowcount
+        if not n:
+            raise KeyError(f"no analysis with id {entry_id}")
+        return clean
+
+    @guarded("read")
+    def tags(self) -> list[str]:
+        """Every tag in use, sorted."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT DISTINCT tags FROM analyses WHERE tags != ''").fetchall()
+        return sorted({t for (text,) in rows for t in str(text).split(",") if t})
+
+    @guarded("read")
+    def emotions(self) -> list[str]:
+        """Every dominant emotion stored, sorted."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT DISTINCT dominant_emotion FROM analyses WHERE dominant_emotion IS NOT NULL")
+            return sorted(str(r[0]) for r in rows.fetchall())
+
+    @guarded("save to")
+    def set_extras(self, entry_id: int, updates: dict[str, Any]) -> None:
+        """Merge keys into an analysis's extras (its markers, for instance).
+
+        Raises:
+            KeyError: If there is no such analysis.
+        """
+        with self._connect() as conn:
+            row = conn.execute("SELECT extras FROM analyses WHERE id = ?", (entry_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no analysis with id {entry_id}")
+            try:
+                extras = json.loads(row[0] or "{}")
+            except ValueError:
+                extras = {}
+            extras = (extras if isinstance(extras, dict) else {}) | updates
+            conn.execute("UPDATE analyses SET extras = ? WHERE id = ?", (json.dumps(extras), entry_id))
 
     @guarded("read")
     def get(self, entry_id: int) -> tuple[Result, dict[str, Any]]:
@@ -213,9 +296,10 @@ def _entry(row: tuple) -> Entry:
         except (TypeError, ValueError, OverflowError):
             return default
 
-    id_, created, file, kind, duration, dominant, error, run = row
+    id_, created, file, kind, duration, dominant, error, run, tags = row
     return Entry(number(id_, int, 0), text(created) or "", text(file) or "", text(kind) or "",
-                 number(duration, float, 0.0), text(dominant), text(error), number(run, int, 1))
+                 number(duration, float, 0.0), text(dominant), text(error), number(run, int, 1),
+                 [t for t in (text(tags) or "").split(",") if t])
 
 
 def _dominant(result: Result) -> str | None:
