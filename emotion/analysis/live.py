@@ -337,7 +337,7 @@ class LiveProcessor:
         """Whether this frame is analysed, or only drawn on, to hold the target fps (a token bucket)."""
         if self.target_fps <= 0 or self.last_t is None:
             return True
-        self.credit = min(1.0, self.credit + (now - self.last_t) * self.target_fps)
+        self.credit = min(2.0, self.credit + (now - self.last_t) * self.target_fps)  # a late frame is not lost
         if self.credit >= 0.999:
             self.credit -= 1.0
             return True
