@@ -369,7 +369,7 @@ class LiveProcessor:
             reasons = [face_reason(gray, b, self.settings) for b in full] if gray is not None else []
             ok = [i for i, r in enumerate(reasons) if r is None]
             crops = [self.models.face.crop(small, boxes[i]) for i in ok]
-            probs = self.models.face.predict_proba(crops) if ok else []
+            probs: np.ndarray | list[np.ndarray] = self.models.face.predict_proba(crops) if ok else []
             faces, dropped = [], [DroppedFace(full[i], r) for i, r in enumerate(reasons) if r is not None]
             for i, crop, p in zip(ok, crops, probs):
                 face_id = ids[i]

@@ -122,10 +122,10 @@ class Recorder:
                     x = data if sr == AUDIO_RATE else _resample(data, sr)
                     if audio_at == 0:  # the first audio: placed where it arrived against the first picture
                         audio_at = max(1, round((t - t0) * AUDIO_RATE) - x.size)
-                    frame = av.AudioFrame.from_ndarray(x[None, :].astype(np.float32), format="flt", layout="mono")
-                    frame.sample_rate, frame.pts = AUDIO_RATE, audio_at
+                    sound = av.AudioFrame.from_ndarray(x[None, :].astype(np.float32), format="flt", layout="mono")
+                    sound.sample_rate, sound.pts = AUDIO_RATE, audio_at
                     audio_at += x.size
-                    out.mux(astream.encode(frame))
+                    out.mux(astream.encode(sound))
         except Exception as exc:  # noqa: BLE001 - a failed recording must not stop the session
             self.error = (str(exc).splitlines() or [type(exc).__name__])[0]
             log.warning("live recording failed: %s", self.error)
