@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("paths", nargs="+", help="files or folders")
     a.add_argument("--out", help="write the JSON result records here (default: print them)")
     a.add_argument("--csv", help="also write a CSV here, one row per face and voice segment")
+    a.add_argument("--report", metavar="FILE_OR_DIR",
+                   help="also write a self-contained HTML report (charts work offline): one .html file for all the "
+                        "files (a comparison when there are several), or one report per file in a folder")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     c = a.add_argument_group("where the analysis runs")
     c.add_argument("--executor", choices=["local", "local-cluster", "dask"], default="local",
@@ -410,6 +413,7 @@ def analyze_command(args: argparse.Namespace) -> int:
         bar.set_postfix_str(f"{shown(step.name)[:30]} {step.stage} {step.fraction:.0%}")
 
     saved: list[int] = []
+    extras: list[dict] = []
     kept, unsaved, retraining, said = 0, 0, set(), Counter[str]()
     sources = [batch.Source.file(f) for f in files]
     if client is None:
@@ -422,6 +426,7 @@ def analyze_command(args: argparse.Namespace) -> int:
         for analysis in stream:
             bar.update(1)
             output.add(analysis.result)
+            extras.append(analysis.extras)
             saved += [analysis.history_id] if analysis.history_id is not None else []
             unsaved += settings.save and analysis.history_id is None and not analysis.result.error
             kept += analysis.kept
@@ -456,7 +461,39 @@ def analyze_command(args: argparse.Namespace) -> int:
     failed = sum(r.error is not None for r in results)
     if failed:
         print(f"{failed} of {len(results)} files failed", file=sys.stderr)
-    return 1 if failed or unsaved or not (output.json_ok and output.csv_ok) else 0
+    reported = write_reports(args.report, results, extras, settings) if args.report else True
+    return 1 if failed or unsaved or not (output.json_ok and output.csv_ok and reported) else 0
+
+
+def write_reports(target: str, results: list[Result], extras: list[dict], settings: Settings) -> bool:
+    """Write ``--report``: one HTML file (a path ending in .html) or one per result in a folder; say where.
+
+    Returns:
+        False when a report could not be written (said on stderr).
+    """
+    from emotion.report.export import export_stem
+    from emotion.report.html import html_report
+
+    path = Path(target)
+    anonymise = settings.anonymise
+    try:
+        if path.suffix.lower() in (".html", ".htm"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html_report(results, extras=extras, anonymise=anonymise, compare=len(results) > 1),
+                            encoding="utf-8")
+            written = [path]
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            written = []
+            for result, extra in zip(results, extras):
+                out = path / f"{export_stem(settings.export_prefix, result.file)}.html"
+                out.write_text(html_report([result], extras=[extra], anonymise=anonymise), encoding="utf-8")
+                written.append(out)
+    except OSError as exc:
+        print(f"error: the report could not be written to {shown(target)}: {reason(exc)}", file=sys.stderr)
+        return False
+    print(f"report written to {', '.join(shown(w) for w in written)}", file=sys.stderr)
+    return True
 
 
 def _close_cluster(client: Any) -> None:

@@ -93,7 +93,8 @@ def show(history: History, chosen: int) -> None:
         st.caption(inert(text) + _settings_text(result.settings))
     context = context_picker()
     render_result(
-        result, extras, context, key=f"h{chosen}", prefix=state.current_settings().export_prefix, just_analyzed=False
+        result, extras, context, key=f"h{chosen}", prefix=state.current_settings().export_prefix, just_analyzed=False,
+        history_id=chosen,
     )
     if result.kind == "video":
         st.caption("Uploads are not kept, so the annotated video is only offered right after an analysis.")

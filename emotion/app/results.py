@@ -10,6 +10,7 @@ import base64
 import streamlit as st
 
 from emotion.analysis.batch import Analysis
+from emotion.app import workbench
 from emotion.app.widgets import download, label, plain
 from emotion.record import Result
 from emotion.report.engagement import CONTEXTS, engagement_score
@@ -49,6 +50,7 @@ def render_entries(entries: list[Analysis], context: str, prefix: str = "emotion
         table = overview_table(results, context)
         for col in ("face_emotion", "voice_emotion"):
             table[col] = table[col].map(label)
+        table["face_confidence"] = table["face_confidence"] * 100
         st.dataframe(table, hide_index=True, column_config=_overview_columns())
         c1, c2, _ = st.columns([1, 1, 3])
         download(c1, "All as JSON", to_json(results), f"{prefix}batch.json", "batch-json")
@@ -58,13 +60,19 @@ def render_entries(entries: list[Analysis], context: str, prefix: str = "emotion
             with tab:
                 _render_entry(entry, context, f"r{i}", prefix)
     else:
+        st.subheader(plain(entries[0].result.file), anchor=False)
         _render_entry(entries[0], context, "r0", prefix)
 
 
 def _overview_columns() -> dict:
     return {
+        "file": st.column_config.TextColumn("file"),
+        "kind": st.column_config.TextColumn("kind"),
+        "face_emotion": st.column_config.TextColumn("face emotion"),
+        "voice_emotion": st.column_config.TextColumn("voice emotion"),
+        "error": st.column_config.TextColumn("error"),
         "face_confidence": st.column_config.ProgressColumn(
-            "face confidence", format="percent", min_value=0, max_value=1
+            "face confidence", format="%.0f%%", min_value=0, max_value=100
         ),
         "engagement": st.column_config.NumberColumn("engagement (1–5)", format="%.1f"),
         "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
@@ -75,7 +83,8 @@ def _render_entry(analysis: Analysis, context: str, key: str, prefix: str) -> No
     for message in analysis.messages:  # a store that could not be written: said for as long as the result shows
         show = st.warning if "could not" in message else st.info
         show(f"**{plain(analysis.result.file)}**: {plain(message)}", icon="⚠️" if show is st.warning else "ℹ️")
-    render_result(analysis.result, analysis.extras, context, key, prefix, analysis.video, analysis.video_error)
+    render_result(analysis.result, analysis.extras, context, key, prefix, analysis.video, analysis.video_error,
+                  history_id=analysis.history_id)
     if analysis.export_paths:
         st.caption("Auto-exported to " + " and ".join(plain(p) for p in analysis.export_paths))
 
@@ -89,6 +98,7 @@ def render_result(
     video: bytes | None = None,
     video_error: str | None = None,
     just_analyzed: bool = True,
+    history_id: int | None = None,
 ) -> None:
     """Show every view of one result: metrics, timeline, distribution, faces, windows, dropped frames, exports.
 
@@ -101,6 +111,7 @@ def render_result(
         video: The annotated video's bytes, when it was made.
         video_error: Why the annotated video could not be made.
         just_analyzed: False for records reopened from the history (their upload is gone).
+        history_id: The record's History entry (markers and corrections are filed under it), if saved.
     """
     extras = extras or {}
     if result.error:
@@ -108,6 +119,8 @@ def render_result(
         _downloads(result, key, prefix, None, None)
         return
     _metrics(result, context)
+    if result.kind != "image":
+        workbench.headline_row(result, context)
     notes = list(result.notes)
     voice = (result.audio.summary or {}) if result.audio else {}
     voice_note = result.audio.note if result.audio else None
@@ -144,12 +157,16 @@ def render_result(
             for col in ("face_emotion", "voice_emotion"):
                 if col in table:
                     table[col] = table[col].map(label)
+            for col in ("face_confidence", "voice_confidence"):
+                if col in table:
+                    table[col] = table[col] * 100
             st.dataframe(table, hide_index=True, column_config=_window_columns())
         if result.kind != "audio":
             _dropped(result)
-    if result.kind == "video" and video:
-        with st.expander("Annotated video"):
-            st.video(video)
+    if result.kind != "image" and (result.frames or (result.audio and result.audio.segments)):
+        st.divider()
+        workbench.render(result, extras, context, key, prefix, video if result.kind == "video" else None,
+                         history_id)
     _downloads(result, key, prefix, video, extras.get("image"))
     if result.kind == "video" and not video and just_analyzed:
         if video_error:
@@ -278,7 +295,10 @@ def _timeline(result: Result, key: str) -> None:
         more = f" and {len(clash) - 4} more" if len(clash) > 4 else ""
         st.caption(f"🟥 Face and voice disagree in {len(clash)} window{'s' if len(clash) > 1 else ''}: {spans}{more}.")
     elif result.kind == "video" and result.audio is not None and result.audio.segments:
-        st.caption("Face and voice agree wherever both were read.")
+        if any(s.speech and s.emotion for s in result.audio.segments):
+            st.caption("Face and voice agree wherever both were read.")
+        else:
+            st.caption("No speech: face and voice were not compared.")
 
 
 def _faces(result: Result, extras: dict, key: str) -> None:
@@ -288,6 +308,7 @@ def _faces(result: Result, extras: dict, key: str) -> None:
         st.caption("No face passed the quality filters.")
         return
     table["emotion"] = table["emotion"].map(label)
+    table["confidence"] = table["confidence"] * 100
     table["seen"] = [
         f"{a:.1f}–{b:.1f} s ({n})" if result.kind != "image" else "in the picture"
         for a, b, n in zip(table["first_s"], table["last_s"], table["frames"])
@@ -305,7 +326,7 @@ def _faces(result: Result, extras: dict, key: str) -> None:
             "face": st.column_config.NumberColumn("id", width=40),
             "emotion": st.column_config.TextColumn("emotion", width="small"),
             "confidence": st.column_config.ProgressColumn(
-                "confidence", format="percent", min_value=0, max_value=1, width="small"
+                "confidence", format="%.0f%%", min_value=0, max_value=100, width="small"
             ),
             "seen": st.column_config.TextColumn("seen (frames)", help="First and last sampled time, and frame count"),
         },
@@ -339,8 +360,9 @@ def _window_columns() -> dict:
         "face_emotion": st.column_config.TextColumn("face"),
         "speech_windows": st.column_config.NumberColumn("speech"),
         "voice_emotion": st.column_config.TextColumn("voice"),
-        "face_confidence": st.column_config.ProgressColumn("face conf.", format="percent", min_value=0, max_value=1),
-        "voice_confidence": st.column_config.ProgressColumn("voice conf.", format="percent", min_value=0, max_value=1),
+        "face_confidence": st.column_config.ProgressColumn("face conf.", format="%.0f%%", min_value=0, max_value=100),
+        "voice_confidence": st.column_config.ProgressColumn("voice conf.", format="%.0f%%", min_value=0,
+                                                            max_value=100),
         "engagement": st.column_config.NumberColumn("engagement", format="%.1f"),
     }
 

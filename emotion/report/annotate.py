@@ -230,6 +230,8 @@ def annotate_video(
     dst_path: str | Path,
     max_side: int = 0,
     progress: Callable[[float], None] | None = None,
+    anonymise: bool | None = None,
+    labels: bool = True,
 ) -> Path:
     """Write a copy of a video with each face's box and label drawn on every frame.
 
@@ -248,6 +250,8 @@ def annotate_video(
         dst_path: The MP4 file to write.
         max_side: If > 0, frames larger than this are shrunk to it (smaller, faster files).
         progress: Called with the fraction of frames written.
+        anonymise: Pixelate the faces; None follows the record's ``anonymise`` setting.
+        labels: Draw boxes and labels (False for a blurred copy of an already annotated video).
 
     Returns:
         ``dst_path``.
@@ -261,7 +265,7 @@ def annotate_video(
 
     src_path, dst_path = Path(src_path), Path(dst_path)
     faces_at = _faces_at(result)
-    hide = _boxes_near(result) if anonymised(result) else None
+    hide = _boxes_near(result) if (anonymised(result) if anonymise is None else anonymise) else None
     first = next(iter(iter_video_frames(src_path, [0.0], max_side)), None)
     if first is None:
         raise MediaError("the video holds no decodable frames")
@@ -321,7 +325,8 @@ def annotate_video(
                     t = float(frame.time) - zero if frame.time is not None else written / float(rate)
                     if hide is not None:
                         img = _hidden(img, hide(t), result)
-                    img = draw_faces(img, faces_at(t))
+                    if labels:
+                        img = draw_faces(img, faces_at(t))
                     h, w = vout.codec_context.height, vout.codec_context.width
                     if img.shape[:2] != (h, w):
                         img = img[:h, :w]
