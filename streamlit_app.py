@@ -14,6 +14,7 @@ page = st.navigation(
         st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
         st.Page("pages/review.py", title="Review & retrain", icon=":material/model_training:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ],
     position="top",
 )

@@ -33,11 +33,14 @@ def table(history: History) -> int | None:
     """The list of analyses and a picker; returns the chosen id (None when there are none or they cannot be read)."""
     entries = None
     with errors_shown("History cannot be read"):
-        entries = history.list()
+        if not len(history):
+            st.info("No analyses yet. Files analysed on the **Analyse** page are kept here.", icon="🗂️")
+            return None
+        entries = history.list(**filters(history))
     if entries is None:
         return None
     if not entries:
-        st.info("No analyses yet. Files analysed on the **Analyse** page are kept here.", icon="🗂️")
+        st.info("No analysis matches these filters.", icon="🔎")
         return None
     st.dataframe(
         [
@@ -49,6 +52,7 @@ def table(history: History) -> int | None:
                 "kind": e.kind,
                 "duration (s)": round(e.duration, 1),
                 "emotion": e.dominant_emotion or "",
+                "tags": ", ".join(e.tags),
                 "error": e.error or "",
             }
             for e in entries
@@ -69,7 +73,44 @@ def table(history: History) -> int | None:
             items = privacy.forget_analysis(chosen, history)
             st.session_state["history_undo"] = {**undo, "items": items} if undo else None
             st.rerun()
+    tags_editor(history, chosen, next(e.tags for e in entries if e.id == chosen))
     return chosen
+
+
+def filters(history: History) -> dict:
+    """Search and filters over the stored analyses; returns keyword arguments for :meth:`History.list`."""
+    a, b, c, d = st.columns([2, 1.4, 1.2, 1.2])
+    search = a.text_input("Search", key="history_search", placeholder="file name, emotion or tag")
+    dates = b.date_input("Dates", value=(), key="history_dates", help="From and to (both inclusive)")
+    emotion = c.selectbox("Dominant emotion", ["(all)", *history.emotions()], key="history_emotion")
+    tag = d.selectbox("Tag", ["(all)", *history.tags()], key="history_tag")
+    dates = list(dates) if isinstance(dates, list | tuple) else [dates]
+    return {
+        "search": search or "",
+        "since": dates[0].isoformat() if dates else None,
+        "until": (dates[1] if len(dates) > 1 else dates[0]).isoformat() if dates else None,
+        "emotion": None if emotion == "(all)" else emotion,
+        "tag": None if tag == "(all)" else tag,
+    }
+
+
+def tags_editor(history: History, chosen: int, tags: list[str]) -> None:
+    """Edit the chosen analysis's tags (comma-separated)."""
+    text, save = st.columns([5, 1], vertical_alignment="bottom")
+    if st.session_state.get("history_tags_for") != chosen:
+        st.session_state["history_tags_for"] = chosen
+        st.session_state["history_tags"] = ", ".join(tags)
+    value = text.text_input("Tags of this analysis (comma-separated: participant, condition…)", key="history_tags")
+    if save.button("Save tags", key="history_tags_save", width="stretch"):
+        with errors_shown("The tags could not be saved"):
+            try:
+                kept = history.set_tags(chosen, value.split(","))
+            except KeyError:
+                st.info("That analysis was deleted meanwhile.", icon="🗑️")
+                return
+            st.toast(f"Tags saved: {', '.join(kept) or 'none'}", icon="🏷️")
+            st.session_state.pop("history_tags_for", None)
+            st.rerun()
 
 
 def show(history: History, chosen: int) -> None:

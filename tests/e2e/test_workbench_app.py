@@ -112,11 +112,19 @@ def test_compare_two_analyses_and_history_tags(at, tmp_path):
     analyse(at, "single_face.mp4", single.read_bytes())
     at.switch_page("pages/history.py").run()
     assert not at.exception, at.exception
-    at.text_input(key="history_tags").set_value("pilot, group A").run()
+    at.text_input(key="history_tags").set_value("pilot, condition B, pilot").run()  # the newest: single_face
     at.button(key="history_tags_save").click().run()
-    at.text_input(key="history_search").set_value("group").run()
-    listed = next(d.value for d in at.dataframe if "tags" in d.value.columns)
-    assert list(listed["file"]) == ["group_a.mp4"]
+
+    def listed():
+        return list(next(d.value for d in at.dataframe if "tags" in d.value.columns)["file"])
+
+    assert listed() == ["single_face.mp4", "group_a.mp4"]
+    at.selectbox(key="history_tag").set_value("condition B").run()
+    assert listed() == ["single_face.mp4"]
+    assert next(d.value for d in at.dataframe if "tags" in d.value.columns)["tags"][0] == "pilot, condition B"
+    at.selectbox(key="history_tag").set_value("(all)")
+    at.text_input(key="history_search").set_value("GROUP_").run()
+    assert listed() == ["group_a.mp4"]
     at.switch_page("pages/compare.py").run()
     assert not at.exception, at.exception
     at.multiselect(key="compare_pick").set_value(at.multiselect(key="compare_pick").options[:2]).run()
