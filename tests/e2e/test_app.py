@@ -103,11 +103,11 @@ def test_image_upload_shows_faces_boxes_and_exports(at):
     upload(at, media("multi_face.jpg", "image/jpeg"))
     shown = metrics(at)
     assert shown["Dominant emotion (face)"].split()[-1] in FACE_LABELS
-    assert shown["Faces tracked"] == "4"
+    assert shown["Faces tracked"] == "5"
     assert shown["Engagement"].endswith("/ 5") and 1.0 <= float(shown["Engagement"].split()[0]) <= 5.0
     assert len(at.get("image")) == 1  # the picture with boxes and labels drawn on
     faces = faces_table(at)
-    assert sorted(faces["face"]) == [0, 1, 2, 3]
+    assert sorted(faces["face"]) == [0, 1, 2, 3, 4]
     assert faces["thumbnail"].str.startswith("data:image/jpeg;base64,").all()
     assert downloads(at) == ["JSON", "CSV", "Annotated image"]
     assert not at.error
@@ -121,8 +121,8 @@ def test_video_upload_timeline_and_annotated_video(at):
     assert shown["Dominant emotion (face)"].split()[-1] in FACE_LABELS
     assert shown["Faces tracked"] == "1"
     charts = at.get("plotly_chart")
-    assert len(charts) == 2  # timeline and distribution
-    timeline = json.loads(charts[0].proto.spec)
+    assert {"r0-timeline", "r0-affect", "r0-dist"} <= {c.key for c in charts}
+    timeline = json.loads(next(c for c in charts if c.key == "r0-timeline").proto.spec)
     assert {t["name"] for t in timeline["data"] if t["type"] == "scatter" and t.get("showlegend", True)} <= set(
         FACE_LABELS
     ) | {"face ≠ voice"}
@@ -144,7 +144,7 @@ def test_audio_upload_shows_the_voice(at):
         pytest.skip(f"voice path not ready here; the page showed its error: {reason}")
     shown = metrics(at)
     assert shown["Dominant emotion (voice)"].split()[-1] in VOICE_LABELS
-    assert len(at.get("plotly_chart")) == 2
+    assert {"r0-timeline", "r0-dist"} <= {c.key for c in at.get("plotly_chart")}
     assert downloads(at) == ["JSON", "CSV"]
 
 
@@ -191,14 +191,14 @@ def test_history_reopen_and_delete(at):
     assert not at.exception
     pick = at.selectbox(key="history_pick")
     assert len(pick.options) == 1 and "multi_face.jpg" in pick.options[0]
-    assert metrics(at)["Faces tracked"] == "4"  # the same views, from the stored record
-    assert sorted(faces_table(at)["face"]) == [0, 1, 2, 3]
+    assert metrics(at)["Faces tracked"] == "5"  # the same views, from the stored record
+    assert sorted(faces_table(at)["face"]) == [0, 1, 2, 3, 4]
     assert downloads(at)[:2] == ["JSON", "CSV"]
     made = next(c.value for c in at.caption if c.value.startswith("Made by"))
-    assert "face model fer_cnn (base), detector haar" in made and "Default settings." in made
+    assert "face model fer_cnn (base), detector blazeface" in made and "Default settings." in made
     at.button(key="history_delete").click().run()
     assert any("No analyses yet" in i.value for i in at.info)
-    assert any("Deleted" in s.value and "4 faces and voice segments" in s.value for s in at.success)
+    assert any("Deleted" in s.value and "5 faces and voice segments" in s.value for s in at.success)
     next(b for b in at.button if b.label == "Undo").click().run()
     assert len(at.selectbox(key="history_pick").options) == 1
     at.switch_page("pages/analyze.py").run()
@@ -219,10 +219,10 @@ def test_review_page_lists_kept_faces_and_turns_edits_into_corrections(at, tmp_p
     upload(at, media("multi_face.jpg", "image/jpeg"))
     at.switch_page("pages/review.py").run()
     assert not at.exception
-    assert metrics(at)["Kept"] == "4"
+    assert metrics(at)["Kept"] == "5"
     assert float(next(m for m in at.metric if m.label == "Held-out score" and m.value != "0.733").value) > 0.5
     table = next(d.value for d in at.dataframe if "label" in d.value.columns)
-    assert len(table) == 4 and table["face"].str.startswith("data:image/jpeg;base64,").all()
+    assert len(table) == 5 and table["face"].str.startswith("data:image/jpeg;base64,").all()
     assert next(b for b in at.button if b.label.startswith("Save")).disabled  # nothing edited yet
     # AppTest cannot type into st.data_editor, so apply an analyst's edit to the table the page showed
     edited = table.copy()
@@ -254,6 +254,6 @@ def test_delete_all_stored_data(at, tmp_path):
     at.checkbox(key="delete_all_sure").check().run()
     at.button(key="delete_all").click().run()
     assert not at.exception
-    assert any("Deleted 1 analyses and 4 learning items" in s.value for s in at.success)
+    assert any("Deleted 1 analyses and 5 learning items" in s.value for s in at.success)
     assert any("No analyses yet" in i.value for i in at.info)
     assert LearningStore(tmp_path / "data" / "learning.sqlite").rows() == []

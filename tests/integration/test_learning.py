@@ -103,8 +103,8 @@ def test_collector_keeps_faces_and_voice_and_forgetting_leaves_no_trace(data_dir
 def test_collector_keeps_at_most_its_limit_per_file(media, models):
     collector = Collector("multi_face.jpg", limit=2)
     result = analyze_file(media / "multi_face.jpg", Settings(), models, collector=collector)
-    assert result.summary["faces"] == 4
-    assert len(collector.items) == 2 and collector.skipped == {"face": 2, "voice": 0}
+    assert result.summary["faces"] == 5
+    assert len(collector.items) == 2 and collector.skipped == {"face": 3, "voice": 0}
 
 
 @pytest.mark.slow
@@ -233,8 +233,8 @@ def test_cli_keeps_items_only_when_asked(data_dir, media, tmp_path):
     assert subprocess.run(run, cwd=ROOT, capture_output=True).returncode == 0
     assert LearningStore().rows() == []
     proc = subprocess.run([*run, "--keep"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0 and "kept 4 faces and voice segments for learning" in proc.stderr
-    assert len(LearningStore().rows(modality="face")) == 4
+    assert proc.returncode == 0 and "kept 5 faces and voice segments for learning" in proc.stderr
+    assert len(LearningStore().rows(modality="face")) == 5
 
 
 @pytest.mark.slow

@@ -247,7 +247,7 @@ def test_batch_with_a_read_only_data_dir_still_analyses_and_says_why(read_only_d
     image = need(MEDIA / "multi_face.jpg")
     done = list(batch.run([Source.file(image), Source.upload(io.BytesIO(image.read_bytes()), "b.jpg")],
                           Settings(auto_export=True), models))
-    assert [a.result.error for a in done] == [None, None] and len(done[1].result.frames[0].faces) == 4
+    assert [a.result.error for a in done] == [None, None] and len(done[1].result.frames[0].faces) == 5
     for analysis in done:
         assert analysis.history_id is None and analysis.kept == 0
         assert any(m.startswith("could not save to History: cannot create history.sqlite") for m in analysis.messages)
@@ -260,7 +260,7 @@ def test_batch_with_damaged_stores_moves_them_aside_and_saves(models):
     damage(data / "history.sqlite", "random")
     damage(data / "learning.sqlite", "header")
     (first,) = batch.run([Source.file(need(MEDIA / "multi_face.jpg"))], Settings(), models)
-    assert first.history_id == 1 and first.kept == 4
+    assert first.history_id == 1 and first.kept == 5
     assert sum("moved aside" in m for m in first.messages) == 2, first.messages
     (second,) = batch.run([Source.file(need(MEDIA / "single_face.jpg"))], Settings(), models)
     assert second.history_id == 2 and not any("moved aside" in m for m in second.messages)  # said once
@@ -306,7 +306,7 @@ def test_cli_with_damaged_stores(tmp_path):
     proc = cli("analyze", str(need(MEDIA / "multi_face.jpg")), "--keep", "--quiet", "--no-audio",
                "--out", str(tmp_path / "r.json"))
     one_line(proc.stderr)
-    assert proc.returncode == 0 and "saved to History as entry 1; kept 4 faces" in proc.stderr
+    assert proc.returncode == 0 and "saved to History as entry 1; kept 5 faces" in proc.stderr
     assert proc.stderr.count("moved aside, untouched, to") == 2
     (copy,) = moved_aside(data / "history.sqlite")
     assert digest(copy) == before
