@@ -8,6 +8,7 @@ SQLite deletes overwrite the rows (``secure_delete``) and the write-ahead log is
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from emotion.settings import data_dir
 from emotion.storage.history import DB_NAME as HISTORY_DB
@@ -16,17 +17,32 @@ from emotion.storage.learning_store import DB_NAME as STORE_DB
 from emotion.storage.learning_store import LearningStore
 from emotion.storage.sqlite import StoreError, remove_aside
 
-LEARNED = ("models", "retrain", "exports", "work")
-"""Folders under the data dir that hold learned models, retrain progress and logs, and auto-exports."""
+LEARNED = ("models", "retrain", "exports", "work", "recordings")
+"""Folders under the data dir that hold learned models, retrain progress and logs, auto-exports and live
+recordings."""
+RECORDINGS = "recordings"
+"""The data dir's folder of live-session recordings (see :mod:`emotion.analysis.live_record`)."""
 
 
 def forget_analysis(entry_id: int, history: History | None = None, store: LearningStore | None = None) -> int:
-    """Delete one history entry and every face crop, voice segment and feature vector kept from it.
+    """Delete one history entry, every face crop, voice segment and feature vector kept from it, and its recordings.
+
+    A live session's record names its recordings (``summary["recordings"]``); each is deleted by its file name in
+    the recordings folder only, never by a path.
 
     Returns:
         How many learning items were deleted with it.
     """
-    (history or History()).delete(entry_id)
+    history = history or History()
+    try:
+        names = history.get(entry_id)[0].summary.get("recordings") or []
+    except (KeyError, StoreError):
+        names = []
+    for name in names if isinstance(names, list) else []:
+        path = data_dir() / RECORDINGS / Path(str(name)).name
+        if path.suffix == ".mp4" and path.is_file():
+            path.unlink()
+    history.delete(entry_id)
     return (store or LearningStore()).delete_source(f"history:{entry_id}")
 
 

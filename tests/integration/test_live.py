@@ -256,3 +256,22 @@ def test_recording_can_be_reanalysed_as_a_file_and_deleted(media, models):
     assert result.error is None and result.kind == "video" and any(fr.faces for fr in result.frames)
     assert result.audio is not None and result.audio.segments
     assert live_record.delete("../" + path.name) and not path.exists()  # a name only, never a path
+
+
+def test_forgetting_a_live_session_deletes_its_recordings_by_name_only(tmp_path):
+    from emotion.analysis import live_record
+    from emotion.privacy import delete_all, forget_analysis
+    from emotion.record import Result
+    from emotion.storage.history import History
+
+    folder = live_record.recordings_dir()
+    mine, other = folder / "live-1.mp4", folder / "live-2.mp4"
+    outside = tmp_path / "keep.mp4"
+    for path in (mine, other, outside):
+        path.write_bytes(b"not really a video")
+    names = [mine.name, f"../../{outside.name}", str(outside)]
+    entry = History().add(Result(file="live session", kind="live", summary={"recordings": names}))
+    forget_analysis(entry)
+    assert not mine.exists() and other.exists() and outside.exists()
+    delete_all()
+    assert not folder.exists() and outside.exists()
