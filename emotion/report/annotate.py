@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from emotion.media import MediaError, iter_video_frames, origin, read_image
-from emotion.record import Face, Result
+from emotion.record import Face, Frame, Result
 from emotion.settings import AUDIO_RATES
 
 _BGR: dict[str, tuple[int, int, int]] = {
@@ -69,11 +69,12 @@ GROW = 0.35
 """Anonymised faces: each box grows by this share of its size on every side before it is pixelated."""
 
 
-def pixelate(bgr: np.ndarray, boxes: list[list[int]], grow: float = GROW, blocks: int = 5) -> np.ndarray:
-    """Return a copy of a BGR image with each box (grown by ``grow``) turned into a coarse mosaic.
+def pixelate(bgr: np.ndarray, boxes: list[list[int]], grow: float = GROW, blocks: int = 0) -> np.ndarray:
+    """Return a copy of a BGR image with each box (grown by ``grow``) hidden.
 
-    Each region is shrunk to ``blocks`` cells across and blown up again, then blurred, so no face detector finds a
-    face in it and its identity cannot be read.
+    With ``blocks`` 0 (faces) each region is filled with its own average colour: a coarse mosaic (5 cells across,
+    blurred) still left head-shaped blobs that BlazeFace took for faces, a flat patch leaves none. With ``blocks``
+    > 0 the region becomes a blurred mosaic of that many cells across (whole frames that no sample covers).
     """
     out = bgr.copy()
     height, width = out.shape[:2]
@@ -84,7 +85,10 @@ def pixelate(bgr: np.ndarray, boxes: list[list[int]], grow: float = GROW, blocks
         if x1 <= x0 or y1 <= y0:
             continue
         region = out[y0:y1, x0:x1]
-        cells = (max(1, blocks), max(1, round(blocks * (y1 - y0) / max(1, x1 - x0))))
+        if blocks <= 0:
+            out[y0:y1, x0:x1] = region.reshape(-1, region.shape[-1]).mean(axis=0).astype(out.dtype)
+            continue
+        cells = (blocks, max(1, round(blocks * (y1 - y0) / max(1, x1 - x0))))
         small = cv2.resize(region, cells, interpolation=cv2.INTER_AREA)
         big = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
         k = max(3, (min(x1 - x0, y1 - y0) // 6) | 1)
@@ -117,8 +121,8 @@ def annotated_image(path: str | Path, result: Result, max_side: int = 1280) -> s
     """Return the analysed image with its faces drawn on, as a base64 JPEG."""
     faces = result.frames[0].faces if result.frames else []
     img = read_image(path)
-    if anonymised(result):
-        img = pixelate(img, [f.box for f in faces])
+    if anonymised(result) and result.frames:
+        img = pixelate(img, _all_boxes(result.frames[0]))
     return jpeg_base64(draw_faces(img, faces), max_side)
 
 
@@ -202,9 +206,14 @@ def _boxes_near(result: Result) -> Callable[[float], list[list[int]] | None]:
         near = [j for j in (i - 1, i) if 0 <= j < len(times) and abs(times[j] - t) <= reach * 1.01]
         if not near:
             return None
-        return [f.box for j in near for f in frames[j].faces]
+        return [box for j in near for box in _all_boxes(frames[j])]
 
     return lookup
+
+
+def _all_boxes(frame: Frame) -> list[list[int]]:
+    """Every face box found in a frame: the analysed faces and the ones a quality filter dropped."""
+    return [f.box for f in frame.faces] + [d.box for d in frame.dropped_faces]
 
 
 def h264_encoder() -> str:
@@ -237,7 +246,7 @@ def annotate_video(
 
     Every frame shows the faces of the nearest sampled frame (so the boxes hold between samples).
     With the ``anonymise`` setting in the record, every face of the samples
-    around each frame is pixelated first (:func:`pixelate`), and a frame far from every sample is pixelated whole.
+    around each frame is hidden first (:func:`pixelate`), and a frame far from every sample is pixelated whole.
     The output is H.264 in yuv420p with the index at the front (``+faststart``), so browsers can
     play it while it downloads. The first audio stream is copied when it is AAC and re-encoded to
     AAC otherwise. Picture and sound keep their timestamps from the container's start
