@@ -19,7 +19,7 @@ from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
 from emotion.face.quality import enhance, face_reason, frame_light
 from emotion.face.smooth import smooth_faces
-from emotion.face.tracker import FaceTracker
+from emotion.face.tracker import FaceTracker, embedding
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 from emotion.media import (
@@ -93,7 +93,9 @@ class Models:
         return {"face_model": self.face.base.name, "face_model_version": self.face.version, "detector": detector}
 
 
-FrameOutput = tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace]]
+FrameOutput = tuple[Quality, list[tuple[list[int], np.ndarray]], list[DroppedFace], list[Any]]
+"""A frame's quality, its accepted (box, probabilities) pairs, its dropped faces, and each accepted face's
+appearance (:func:`emotion.face.tracker.embedding`) for the tracker."""
 
 TRACK_STRIDE = 4
 """With every frame analysed, the face search runs on every TRACK_STRIDE-th frame of a chunk; the frames between
@@ -121,7 +123,8 @@ def analyze_frame(
             only around them, and falls back to a full search when any is lost.
 
     Returns:
-        The frame's quality, the accepted (box, probabilities) pairs, and the dropped faces.
+        The frame's quality, the accepted (box, probabilities) pairs, the dropped faces and the accepted faces'
+        appearance.
     """
     return analyze_chunk([image], models, settings, near)[0]
 
@@ -184,24 +187,24 @@ def analyze_chunk(
     their size over the original frame's, for the face-size filter.
     """
     stride = TRACK_STRIDE if settings.every_frame else 1
-    staged: list[tuple[str | None, list[list[int]], list[DroppedFace]]] = []
+    staged: list[tuple[str | None, list[list[int]], list[DroppedFace], list[Any]]] = []
     crops: list[np.ndarray] = []
     for i, image in enumerate(images):
         image, light, boxes = _find(image, models, settings, near, search=i % stride == 0)
         kept, dropped = _screen(image, boxes, settings, scale) if boxes else ([], [])
         crops += [models.face.crop(image, b) for b in kept]
-        staged.append((light, kept, dropped))
+        staged.append((light, kept, dropped, [embedding(image, b) for b in kept]))
         near = kept + [d.box for d in dropped] or None
     probs = models.face.predict_proba(crops) if crops else np.zeros((0, len(FACE_LABELS)))
     out: list[FrameOutput] = []
     at = 0
-    for light, kept, dropped in staged:
+    for light, kept, dropped, looks in staged:
         if not kept and not dropped:
             reason = f"no face detected ({light}, even contrast-enhanced)" if light else "no face detected"
-            out.append((Quality(False, [reason], light), [], []))
+            out.append((Quality(False, [reason], light), [], [], []))
             continue
         quality = Quality(bool(kept), [] if kept else sorted({d.reason.split(" (")[0] for d in dropped}), light)
-        out.append((quality, list(zip(kept, probs[at : at + len(kept)])), dropped))
+        out.append((quality, list(zip(kept, probs[at : at + len(kept)])), dropped, looks))
         at += len(kept)
     return out
 
@@ -330,8 +333,8 @@ def _analyze_frames(
         pending: deque[tuple[list[tuple[int, float]], Sequence[np.ndarray | None], Future]] = deque()
 
         def collect(keys: list[tuple[int, float]], images: Sequence[np.ndarray | None], fut: Future) -> None:
-            for (index, t), image, (quality, faces, dropped) in zip(keys, images, fut.result()):
-                ids = tracker.update([box for box, _ in faces], t)
+            for (index, t), image, (quality, faces, dropped, looks) in zip(keys, images, fut.result()):
+                ids = tracker.update([box for box, _ in faces], t, looks=looks)
                 for face_id, (box, p) in zip(ids, faces) if keep_faces else ():
                     assert collector is not None and image is not None  # keep_faces: both are there
                     collector.face(image, box, models.face.crop(image, box), p, t, face_id)

@@ -104,16 +104,21 @@ class FaceTracker:
         self.tracks: list[_Track] = []
         self.next_id = 0
 
-    def update(self, boxes: list[list[int]], t: float, image: np.ndarray | None = None) -> list[int]:
+    def update(
+        self, boxes: list[list[int]], t: float, image: np.ndarray | None = None, looks: list | None = None
+    ) -> list[int]:
         """Assign a track id to each box seen at time ``t`` (call in time order).
 
         Args:
             boxes: [x, y, w, h] face boxes of one frame.
             t: The frame's time in seconds.
             image: The frame (BGR); when given, faces are matched by appearance too.
+            looks: Each box's :func:`embedding`, computed already (where the frame is no longer held); used
+                instead of ``image``.
         """
         live = [tr for tr in self.tracks if t - tr.t <= self.max_gap]
-        looks = [embedding(image, b) for b in boxes] if image is not None else [None] * len(boxes)
+        if looks is None:
+            looks = [embedding(image, b) for b in boxes] if image is not None else [None] * len(boxes)
         pairs = []
         for i, box in enumerate(boxes):
             for tr in live:

@@ -108,3 +108,27 @@ def test_boxes_only_api_still_works():
     assert tracker.update([[10, 10, 50, 50], [200, 10, 50, 50]], 0.0) == [0, 1]
     assert tracker.update([[205, 12, 50, 50], [12, 11, 50, 50]], 0.5) == [1, 0]
     assert tracker.update([[12, 11, 50, 50]], 10.0) == [2]  # past max_gap: a new person
+
+
+def test_a_video_file_keeps_the_returning_face_id(people, tmp_path, models):
+    """The file path matches by appearance too: the same leave-and-return clip, written as a video and analysed."""
+    import cv2
+
+    from emotion.analysis.pipeline import analyze_file
+    from emotion.settings import Settings
+
+    a, b = people
+    frames = [canvas([(a, 40, 100)])] * 15 + [canvas([])] * 20 + [canvas([(b, 280, 100)])] * 5
+    frames += [canvas([(a, 480, 120)])] * 15
+    video = tmp_path / "return.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (720, 400))
+    for img in frames:
+        writer.write(img)
+    writer.release()
+    result = analyze_file(video, Settings(audio=False, every_frame=True, min_face=40), models)
+    ids = [[f.id for f in fr.faces] for fr in result.frames]
+    first = {i for faces in ids[:15] for i in faces}
+    other = {i for faces in ids[36:40] for i in faces}
+    back = {i for faces in ids[42:] for i in faces}
+    assert len(first) == 1 and len(other) == 1 and first != other
+    assert back == first, f"the returning face got {back}, not {first}"
