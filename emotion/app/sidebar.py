@@ -37,7 +37,8 @@ def sidebar_settings() -> Settings:
                 _sampling(infos)
             if group == "Quality":
                 st.slider("Accepted brightness", 0.0, 255.0, key="cfg_brightness",
-                          help="Frames darker or brighter than this (mean brightness) are dropped.")
+                          help="Faces darker or brighter than this (mean brightness of the face) are dropped; frames "
+                               "outside it on the whole are contrast-enhanced first.")
             for info in infos:
                 if info.group == group and info.name not in COMPOSITE:
                     _widget(info)
