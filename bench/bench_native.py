@@ -97,6 +97,8 @@ def main() -> None:
     best = min(ratios)
     print(f"analysis / decode-only: best {best:.2f}x, worst {max(ratios):.2f}x (target <= {TARGET_RATIO}x); "
           f"peak RSS {peak:.0f} MB (target <= {TARGET_MB:.0f} MB)")
+    print("RESULT " + json.dumps({"ratio": round(best, 3), "ratio_worst": round(max(ratios), 3), "peak_rss_mb": peak,
+                                  "frames": pairs[0][1]["frames"], "decode_s": pairs[0][0]["wall_s"]}))
 
 
 if __name__ == "__main__":
