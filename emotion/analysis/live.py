@@ -460,20 +460,22 @@ def video_frame_callback(processor: LiveProcessor, recorder: Any | None = None):
 
     The camera's own frame also goes to ``recorder`` (a :class:`emotion.analysis.live_record.Recorder`) when given.
     """
+    return lambda frame: process_frame(frame, processor, recorder)
+
+
+def process_frame(frame: Any, processor: LiveProcessor, recorder: Any | None = None) -> Any:
+    """Send one camera frame (an ``av.VideoFrame``) to ``recorder``, analyse it and return it drawn on."""
     import av
 
-    def callback(frame: av.VideoFrame) -> av.VideoFrame:
-        image = frame.to_ndarray(format="bgr24")
-        if recorder is not None:
-            recorder.video(image, time.time())
-        out, _ = processor.process(image)
-        new = av.VideoFrame.from_ndarray(out, format="bgr24")
-        new.pts = frame.pts
-        if frame.time_base is not None:
-            new.time_base = frame.time_base
-        return new
-
-    return callback
+    image = frame.to_ndarray(format="bgr24")
+    if recorder is not None:
+        recorder.video(image, time.time())
+    out, _ = processor.process(image)
+    new = av.VideoFrame.from_ndarray(out, format="bgr24")
+    new.pts = frame.pts
+    if frame.time_base is not None:
+        new.time_base = frame.time_base
+    return new
 
 
 def save_session(
@@ -569,21 +571,7 @@ class LiveSession:
 
     def video_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
         """streamlit-webrtc's ``video_frame_callback``: the frame to the recorder, then analysed and drawn on."""
-        import av
-
-        def callback(frame: av.VideoFrame) -> av.VideoFrame:
-            image = frame.to_ndarray(format="bgr24")
-            recorder = self._recorder()
-            if recorder is not None:
-                recorder.video(image, time.time())
-            out, _ = self.processor.process(image)
-            new = av.VideoFrame.from_ndarray(out, format="bgr24")
-            new.pts = frame.pts
-            if frame.time_base is not None:
-                new.time_base = frame.time_base
-            return new
-
-        return callback
+        return lambda frame: process_frame(frame, self.processor, self._recorder())
 
     def audio_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
         """streamlit-webrtc's ``queued_audio_frames_callback``: to the voice worker and recorder; silence back."""
