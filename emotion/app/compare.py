@@ -11,6 +11,7 @@ import streamlit as st
 from emotion.app import state
 from emotion.app.results import context_picker
 from emotion.app.widgets import errors_shown, plain
+from emotion.app.workbench import shown_stats
 from emotion.record import Result
 from emotion.report.compare import MEASURES, curves_figure, span_table, summaries, to_csv
 from emotion.report.html import html_report
@@ -77,14 +78,16 @@ def page() -> None:
     normalised = b.toggle("Normalised time (0–100% of each file)", key="compare_norm")
     st.plotly_chart(curves_figure(results, measure, normalised), key="compare_curves", config={"displaylogo": False})
     st.markdown("**Side by side**")
-    st.dataframe(summaries(results, context), hide_index=True, key="compare_summary", column_config={
-        "face confidence": st.column_config.NumberColumn(format="percent"),
+    side = summaries(results, context)
+    side["face confidence"] = [f"{v:.0%}" if isinstance(v, float) else "" for v in side["face confidence"]]
+    side["positivity"] = side["positivity"].astype(float)
+    st.dataframe(side, hide_index=True, key="compare_summary", column_config={
         "positivity": st.column_config.NumberColumn("positivity (valence)", format="%+.2f"),
         "engagement": st.column_config.NumberColumn("engagement (1–5)", format="%.1f")})
     spans = _spans(markers)
     if spans:
         st.markdown(f"**Per-span statistics across files** ({len(spans)} spans)")
-        st.dataframe(span_table(results, spans, context), hide_index=True, key="compare_spans")
+        st.dataframe(shown_stats(span_table(results, spans, context)), hide_index=True, key="compare_spans")
     st.session_state["compare_csv"] = to_csv(results, spans, context)
     c1, c2, _ = st.columns([1, 1, 2])
     c1.download_button("Comparison CSV", st.session_state["compare_csv"], "emotion_comparison.csv", "text/csv",

@@ -176,15 +176,7 @@ def markers_panel(result: Result, context: str, key: str, prefix: str, spans: li
             st.caption("No markers yet. Name a moment or a span above, or import a CSV.")
             return
         stats = span_stats(result, spans, context)
-        show = stats.copy()
-        for col in ("dominant", "voice"):
-            show[col] = [label(v) if v else "—" for v in show[col]]
-        st.dataframe(show, hide_index=True, key=f"{key}-mk-table", column_config={
-            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
-            "valence": st.column_config.NumberColumn(format="%.2f"),
-            "arousal": st.column_config.NumberColumn(format="%.2f"),
-            "engagement": st.column_config.NumberColumn("engagement (1–5)", format="%.1f"),
-            **{k: st.column_config.NumberColumn(k, format="percent") for k in FACE_LABELS}})
+        st.dataframe(shown_stats(stats), hide_index=True, key=f"{key}-mk-table")
         a, b, c = st.columns([1, 1, 2])
         stem = export_stem(prefix, result.file)
         a.download_button("Span statistics CSV", stats.to_csv(index=False), f"{stem}_spans.csv", "text/csv",
@@ -195,6 +187,24 @@ def markers_panel(result: Result, context: str, key: str, prefix: str, spans: li
             spans.clear()
             _save_markers(key, history_id)
             st.rerun()
+
+
+def shown_stats(stats):  # noqa: ANN001, ANN201 - a DataFrame in and out
+    """Span statistics as text to show: labels with their emoji, percentages at one precision, blanks not "None"."""
+    out = stats.copy()
+    for col in out.columns:
+        values = list(out[col])
+        if col in ("dominant", "voice"):
+            out[col] = [label(v) if v else "—" for v in values]
+        elif col in ("confidence", *FACE_LABELS):
+            out[col] = [f"{v:.0%}" if isinstance(v, int | float) and v == v else "" for v in values]
+        elif col in ("valence", "arousal"):
+            out[col] = [f"{v:+.2f}" if isinstance(v, int | float) and v == v else "" for v in values]
+        elif col == "engagement":
+            out[col] = [f"{v:.1f}" if isinstance(v, int | float) and v == v else "" for v in values]
+        elif col in ("start", "end"):
+            out[col] = [f"{v:g}" for v in values]
+    return out
 
 
 def _items(history_id: int, result: Result, modality: str) -> list[dict]:

@@ -21,6 +21,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from emotion.labels import FACE_LABELS
 from emotion.record import Result
 from emotion.report.compare import curves_figure, span_table, summaries
 from emotion.report.engagement import CONTEXTS
@@ -182,7 +183,7 @@ def html_report(
         shared = next((m for m in markers if m), [])
         if shared:
             parts.append("<h3>Per-span statistics across files</h3>")
-            parts.append(_table(span_table(good, shared, context), percent=("confidence",)))
+            parts.append(_table(span_table(good, shared, context), percent=("confidence", *FACE_LABELS)))
     for result, extra, spans in zip(results, extras, markers):
         parts.append(f"<h2>{html.escape(result.file)}</h2>")
         if result.error:
@@ -208,7 +209,8 @@ def html_report(
         parts.append(chart(distribution_figure(result)))
         parts.append(_faces(result, thumbs, False))
         if spans:
-            parts.append("<h3>Markers</h3>" + _table(span_stats(result, spans, context), percent=("confidence",)))
+            parts.append("<h3>Markers</h3>" + _table(span_stats(result, spans, context),
+                                                     percent=("confidence", *FACE_LABELS)))
         parts.append(_about(result))
     parts.append("</body></html>")
     return "\n".join(parts)

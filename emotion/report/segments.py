@@ -366,13 +366,13 @@ def lanes_figure(
             left = 0.07
             fig.add_layout_image(
                 source=thumb if thumb.startswith("data:") else "data:image/jpeg;base64," + thumb,
-                xref="paper", yref="y", x=-0.005, y=name, sizex=0.06, sizey=0.9, xanchor="right", yanchor="middle",
+                xref="paper", yref="y", x=-0.1, y=name, sizex=0.07, sizey=0.9, xanchor="right", yanchor="middle",
                 sizing="contain", layer="above",
             )
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], type="category")
     fig.update_xaxes(range=[-0.3, end + 0.3], title_text="time (s) · click a point to play the video from there")
     fig.update_layout(
-        height=90 + 46 * max(1, len(names)), margin={"l": 10 + int(left * 900), "r": 10, "t": 30, "b": 10},
+        height=90 + 46 * max(1, len(names)), margin={"l": 10 + int(left * 1700), "r": 10, "t": 30, "b": 10},
         barmode="overlay", clickmode="event+select", dragmode=False, hovermode="closest",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )

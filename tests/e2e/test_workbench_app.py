@@ -83,7 +83,8 @@ def test_lanes_moment_marker_correction_and_report(at, tmp_path):
     assert not at.exception, at.exception
     stats = next(d.value for d in at.dataframe if "marker" in d.value.columns)
     assert list(stats["marker"]) == ["question asked"]
-    assert stats.loc[0, "faces"] > 0 and stats.loc[0, "engagement"] >= 1
+    assert stats.loc[0, "faces"] > 0 and 1 <= float(stats.loc[0, "engagement"]) <= 5
+    assert stats.loc[0, "confidence"].endswith("%") and "None" not in stats.to_string()
     # correct face 0 over the whole clip: human labels in the learning store, under this analysis's entry
     face = int(faces[0].split()[1])
     at.selectbox(key="r0-fx-face").set_value(face)
