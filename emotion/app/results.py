@@ -333,8 +333,24 @@ def _faces(result: Result, extras: dict, key: str) -> None:
     )
 
 
+def _reasons(result: Result) -> dict[float, str]:
+    """Each dropped frame's reasons, each said once: "blur 12 < 20 (2 faces); no face detected"."""
+    out = {}
+    for fr in result.frames:
+        counts: dict[str, int] = {}
+        for d in fr.dropped_faces:
+            counts[d.reason] = counts.get(d.reason, 0) + 1
+        said = list(dict.fromkeys(fr.quality.reasons))
+        said += [f"{why} ({n} faces)" if n > 1 else why for why, n in counts.items() if why not in said]
+        out[fr.t] = "; ".join(said)
+    return out
+
+
 def _dropped(result: Result) -> None:
     table = dropped_table(result)
+    if not table.empty:
+        reasons = _reasons(result)
+        table["reasons"] = [reasons.get(t, r) for t, r in zip(table["t"], table["reasons"])]
     with st.expander(f"Dropped frames and faces ({len(table)})"):
         if table.empty:
             st.caption("Every sampled frame was used.")
