@@ -111,9 +111,9 @@ def render(
         if picked is not None and picked != st.session_state.get(f"{key}-picked"):
             st.session_state[f"{key}-picked"] = picked
             st.session_state[seek_key] = at = picked
-            st.session_state[f"{key}-seek-input"] = float(picked)
             st.rerun()
     end = float(max([result.duration] + [fr.t for fr in result.frames] + [0.0]))
+    _follow(key, min(float(at or 0.0), end))
     if right is not None:
         with right:
             start = at or 0.0
@@ -121,9 +121,9 @@ def render(
             st.caption(f"Annotated video, from {seconds(start)} s. Click a point in the lanes to play from there."
                        if at is not None else "Annotated video. Click a point in the lanes to play from there.")
     c1, c2, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
-    chosen = c1.number_input("Moment (s)", 0.0, max(end, 0.1), value=float(at or 0.0), step=0.5,
-                             key=f"{key}-seek-input", help="The chosen moment: the lanes mark it, the video plays "
-                             "from it, and markers and corrections start from it.")
+    chosen = c1.number_input("Moment (s)", 0.0, max(end, 0.1), step=0.5, key=f"{key}-seek-input",
+                             help="The chosen moment: the lanes mark it, the video plays from it, and markers and "
+                                  "corrections start from it.")
     if c2.button("Go to moment", key=f"{key}-seek-go", width="stretch"):
         st.session_state[seek_key] = float(chosen)
         st.rerun()
@@ -143,16 +143,24 @@ def render(
     exports_panel(result, extras, context, key, prefix, video, spans)
 
 
+def _follow(key: str, moment: float) -> None:
+    """Put a newly chosen moment into the moment, marker and correction inputs (once per new moment)."""
+    if st.session_state.get(f"{key}-moment-seen") == moment:
+        return
+    st.session_state[f"{key}-moment-seen"] = moment
+    for name in ("seek-input", "mk-a", "mk-b", "fx-a", "fx-b"):
+        st.session_state[f"{key}-{name}"] = moment
+
+
 def markers_panel(result: Result, context: str, key: str, prefix: str, spans: list, history_id: int | None,
                   at: float, end: float) -> None:
     """Add markers and spans (or import them from CSV); their statistics in a table and a CSV."""
     with st.expander(f"Markers and spans ({len(spans)})", expanded=bool(spans)):
-        with st.form(f"{key}-marker-form", clear_on_submit=True, border=False):
+        with st.form(f"{key}-marker-form", border=False):
             a, b, c, d = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
             name = a.text_input("Marker name", key=f"{key}-mk-name", placeholder="stimulus shown, question asked…")
-            start = b.number_input("From (s)", 0.0, max(end, 0.1), value=min(at, end), step=0.5, key=f"{key}-mk-a")
-            stop = c.number_input("To (s, = from: a point)", 0.0, max(end, 0.1), value=min(at, end), step=0.5,
-                                  key=f"{key}-mk-b")
+            start = b.number_input("From (s)", 0.0, max(end, 0.1), step=0.5, key=f"{key}-mk-a")
+            stop = c.number_input("To (s, = from: a point)", 0.0, max(end, 0.1), step=0.5, key=f"{key}-mk-b")
             add = d.form_submit_button("Add marker", icon=":material/bookmark_add:", width="stretch")
         if add:
             try:
@@ -230,8 +238,8 @@ def correct_panel(result: Result, key: str, history_id: int | None, at: float) -
             a, b, c, d, e = st.columns([1, 1.3, 1, 1, 1.2], vertical_alignment="bottom")
             face = a.selectbox("Face", ids, key=f"{key}-fx-face", format_func=lambda i: f"face {i}")
             right = b.selectbox("Right label", FACE_LABELS, key=f"{key}-fx-label", format_func=label)
-            start = c.number_input("From (s)", 0.0, value=float(at), step=0.5, key=f"{key}-fx-a")
-            stop = d.number_input("To (s)", 0.0, value=float(at), step=0.5, key=f"{key}-fx-b",
+            start = c.number_input("From (s)", 0.0, step=0.5, key=f"{key}-fx-a")
+            stop = d.number_input("To (s)", 0.0, step=0.5, key=f"{key}-fx-b",
                                   help="Equal to From: the sample nearest that moment; later: every sample between")
             if e.button("Set face label", key=f"{key}-fx-go", width="stretch", type="primary"):
                 _correct_faces(result, history_id, face, right, start, max(start, stop))

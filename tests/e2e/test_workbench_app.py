@@ -76,6 +76,8 @@ def test_lanes_moment_marker_correction_and_report(at, tmp_path):
     assert any(s.get("x0") == 2.0 for s in spec["layout"]["shapes"])
     assert at.get("video")[0].proto.start_time == 2
     # a marker and its statistics
+    assert at.number_input(key="r0-mk-a").value == 2.0  # the forms start at the chosen moment
+    assert at.number_input(key="r0-fx-b").value == 2.0
     at.text_input(key="r0-mk-name").set_value("question asked")
     at.number_input(key="r0-mk-a").set_value(1.0)
     at.number_input(key="r0-mk-b").set_value(3.0)
