@@ -81,10 +81,10 @@ def filters(history: History) -> dict:
     """Search and filters over the stored analyses; returns keyword arguments for :meth:`History.list`."""
     a, b, c, d = st.columns([2, 1.4, 1.2, 1.2])
     search = a.text_input("Search", key="history_search", placeholder="file name, emotion or tag")
-    dates = b.date_input("Dates", value=(), key="history_dates", help="From and to (both inclusive)")
+    picked = b.date_input("Dates", value=[], key="history_dates", help="From and to (both inclusive)")
     emotion = c.selectbox("Dominant emotion", ["(all)", *history.emotions()], key="history_emotion")
     tag = d.selectbox("Tag", ["(all)", *history.tags()], key="history_tag")
-    dates = list(dates) if isinstance(dates, list | tuple) else [dates]
+    dates = list(picked) if isinstance(picked, list | tuple) else [picked]
     return {
         "search": search or "",
         "since": dates[0].isoformat() if dates else None,

@@ -360,7 +360,7 @@ def _hidden(img: np.ndarray, boxes: list[list[int]] | None, result: Result) -> n
         return pixelate(img, [[0, 0, img.shape[1], img.shape[0]]], grow=0.0, blocks=12)
     sx = img.shape[1] / result.width if result.width else 1.0
     sy = img.shape[0] / result.height if result.height else 1.0
-    return pixelate(img, [[b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy] for b in boxes])
+    return pixelate(img, [[round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)] for b in boxes])
 
 
 def _decode(packet):  # noqa: ANN001, ANN202 - av types

@@ -158,8 +158,8 @@ def segments(points: list[Point], min_seconds: float = MIN_SECONDS) -> list[Span
     spans = []
     for run in runs:
         label = labels[run[0]]
-        vals = [points[i].valence for i in run if points[i].valence is not None]
-        aros = [points[i].arousal for i in run if points[i].arousal is not None]
+        vals = [float(x) for x in (points[i].valence for i in run) if x is not None]
+        aros = [float(x) for x in (points[i].arousal for i in run) if x is not None]
         spans.append(Span(label, points[run[0]].t, points[run[-1]].t,
                           round(float(np.mean([points[i].probs[label] for i in run])), 4),
                           round(float(np.mean(vals)), 3) if vals else None,
@@ -257,7 +257,7 @@ def mouth_motion(path: str | Path, result: Result) -> dict[int, float]:
                 continue
             m0, m1 = patch(images[t0], a.box, 0.62, 0.92), patch(images[t1], b.box, 0.62, 0.92)
             e0, e1 = patch(images[t0], a.box, 0.2, 0.45), patch(images[t1], b.box, 0.2, 0.45)
-            if any(p is None for p in (m0, m1, e0, e1)):
+            if m0 is None or m1 is None or e0 is None or e1 is None:
                 continue
             diffs.append(max(0.0, float(np.abs(m1 - m0).mean() - np.abs(e1 - e0).mean())))
         out[face_id] = round(float(np.mean(diffs)), 3) if diffs else 0.0
@@ -342,7 +342,7 @@ def lanes_figure(
             showlegend=False,
             marker={"symbol": "square", "size": 11, "color": [color(s.emotion) for s in voiced],
                     "opacity": [0.35 if s.uncertain else 1.0 for s in voiced]},
-            customdata=[[(s.start + s.end) / 2, s.emotion + (" (uncertain)" if s.uncertain else ""),
+            customdata=[[(s.start + s.end) / 2, (s.emotion or "") + (" (uncertain)" if s.uncertain else ""),
                          s.scores.get(s.emotion or "", 0.0), s.start, s.end] for s in voiced],
             hovertemplate="voice: %{customdata[1]} %{customdata[2]:.0%} over %{customdata[3]:.1f}–"
                           "%{customdata[4]:.1f} s<extra></extra>",

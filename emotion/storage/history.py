@@ -9,6 +9,7 @@ session writes, and every change is one transaction. Every failure is a one-line
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -191,7 +192,7 @@ class History:
         return [_entry(row) for row in rows]
 
     @guarded("save to")
-    def set_tags(self, entry_id: int, tags: Iterable[str]) -> list[str]:
+    def set_tags(self, entry_id: int, tags: Iterable[str]) -> builtins.list[str]:
         """Replace an analysis's tags; return them cleaned (trimmed, no commas, no repeats, at most 40 characters).
 
         Raises:
@@ -205,14 +206,14 @@ class History:
         return clean
 
     @guarded("read")
-    def tags(self) -> list[str]:
+    def tags(self) -> builtins.list[str]:
         """Every tag in use, sorted."""
         with self._connect() as conn:
             rows = conn.execute("SELECT DISTINCT tags FROM analyses WHERE tags != ''").fetchall()
         return sorted({t for (text,) in rows for t in str(text).split(",") if t})
 
     @guarded("read")
-    def emotions(self) -> list[str]:
+    def emotions(self) -> builtins.list[str]:
         """Every dominant emotion stored, sorted."""
         with self._connect() as conn:
             rows = conn.execute("SELECT DISTINCT dominant_emotion FROM analyses WHERE dominant_emotion IS NOT NULL")
