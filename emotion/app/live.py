@@ -82,7 +82,7 @@ def render(sess: live.LiveSession, head, chart, faces) -> None:  # noqa: ANN001 
     stats = tracker.stats()
     with head.container():
         a, b = st.columns(2)
-        a.metric(f"Dominant emotion (last {int(tracker.window)} s)", label or "—", f"{conf:.0%}" if label else None)
+        a.metric(f"Dominant emotion (last {int(tracker.window)} s)", f"{label} {conf:.0%}" if label else "—")
         eng = tracker.engagement()
         b.metric(
             f"Engagement ({CONTEXTS.get(tracker.context, tracker.context)})",
@@ -93,7 +93,8 @@ def render(sess: live.LiveSession, head, chart, faces) -> None:  # noqa: ANN001 
             _voice_metric(tracker)
         c, d = st.columns(2)
         c.metric("Processed fps", f"{stats['fps']:.1f}")
-        d.metric("Latency p95", f"{stats['latency_p95_ms']:.0f} ms", f"median {stats['latency_median_ms']:.0f} ms")
+        d.metric("Latency p95", f"{stats['latency_p95_ms']:.0f} ms",
+                 help=f"Median {stats['latency_median_ms']:.0f} ms per analysed frame.")
         chosen = sess.processor.describe()
         st.caption(
             f"Camera {chosen['input']}, analysed at {chosen['analysed']}, target {chosen['target_fps']:g} fps; "
@@ -136,8 +137,8 @@ def _voice_metric(tracker: live.RollingTracker) -> None:
         st.metric("Voice emotion", "no speech", help="Nobody spoke in the last 3 s window.")
     else:
         value = f"{seg.emotion} (uncertain)" if seg.uncertain else f"{seg.emotion} {seg.confidence or 0:.0%}"
-        arousal = f"arousal {seg.arousal:.2f}" if seg.arousal is not None else None
-        st.metric("Voice emotion", value, arousal, delta_color="off", help="The last 3 s window, read every second.")
+        value += f", arousal {seg.arousal:.2f}" if seg.arousal is not None else ""
+        st.metric("Voice emotion", value, help="The last 3 s window, read every second; arousal from 0 (calm) to 1.")
 
 
 def last_session(sess: live.LiveSession, settings: Settings) -> None:

@@ -79,7 +79,9 @@ def run_batch(files: list[Any], settings: Settings) -> None:
         bar.progress(step.value, text=f"{plain(step.name)}: {STAGES.get(step.stage, step.stage)} {step.fraction:.0%}")
 
     sources = [batch.Source.upload(f, f.name, f.file_id) for f in files]
+    failed = 0
     for analysis in batch.run(sources, settings, models, progress=show, cancel=cancel):
+        failed += analysis.result.error is not None
         for message in analysis.messages:  # shown with the result too, for as long as it is on the page
             st.toast(f"{plain(analysis.result.file)}: {plain(message)}", icon="⚠️")
         for modality in analysis.retraining:
@@ -89,7 +91,9 @@ def run_batch(files: list[Any], settings: Settings) -> None:
     slot.empty()
     if progress["done"] == progress["total"]:
         progress["running"] = False
-        st.toast(f"Analysed {progress['done']} file{'s' if progress['done'] != 1 else ''}", icon="✅")
+        done = progress["done"]
+        text = f"Analysed {done} file{'s' if done != 1 else ''}"
+        st.toast(f"{text}; {failed} could not be analysed" if failed else text, icon="⚠️" if failed else "✅")
         st.rerun()  # redraw the page with the new results and the Analyse button's new label
 
 
