@@ -10,11 +10,11 @@ Review page files them (the items kept under the analysis's History entry).
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import streamlit as st
 
+from emotion.analysis.uploads import work_folder
 from emotion.app.widgets import label, plain
 from emotion.errors import EmotionError
 from emotion.labels import FACE_LABELS, VOICE_LABELS
@@ -71,14 +71,17 @@ def _save_markers(key: str, history_id: int | None) -> None:
 
 
 def _video_file(video: bytes, key: str) -> Path:
-    """The annotated video as a file for moviepy and the mouth measure, written once per session and result."""
+    """The annotated video as a file for moviepy and the mouth measure, written once per session and result.
+
+    It goes into a private work folder named with this process's id, so :func:`emotion.analysis.uploads.sweep`
+    removes it once the server that wrote it is gone.
+    """
     cache = st.session_state.setdefault("workbench_files", {})
     path = cache.get(key)
     if path is None or not Path(path).exists() or Path(path).stat().st_size != len(video):
-        handle = tempfile.NamedTemporaryFile(prefix="emotion-wb-", suffix=".mp4", delete=False)  # noqa: SIM115
-        with handle:
-            handle.write(video)
-        path = cache[key] = handle.name
+        path = work_folder("emotion-video-") / "annotated.mp4"
+        path.write_bytes(video)
+        cache[key] = str(path)
     return Path(path)
 
 
