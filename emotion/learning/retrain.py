@@ -1,6 +1,6 @@
 """Retraining from the learning store: fit a candidate, judge it on held-out data, keep it as a version.
 
-:func:`retrain_voice` fits a voice model on RAVDESS (all but the held-out actor) plus the store's labels;
+:func:`retrain_voice` fits a voice model on RAVDESS + TESS (all but the held-out speakers) plus the store's labels;
 :func:`retrain_face` fits a face adapter on the store's face labels. Each candidate and the serving model are
 scored on the same held-out data, and the candidate becomes active only if it is not worse
 (:mod:`emotion.storage.versions` keeps every version, so any can be restored).
@@ -117,12 +117,15 @@ def _voice_params() -> dict[str, Any]:
 
 
 def retrain_voice(store: LearningStore, registry: Registry | None = None, report: Report | None = None) -> dict:
-    """Fit a voice model on RAVDESS (all but the held-out actor) plus the store's labels; gate; add a version.
+    """Fit a voice model on RAVDESS + TESS (all but the held-out speakers) plus the store's labels; gate; add a version.
+
+    The gate's reference is the two speakers the shipped model never heard (RAVDESS actor 24 and TESS speaker YAF,
+    :func:`emotion.voice.corpora.held_out`), so a candidate is judged across both corpora, not on RAVDESS alone.
 
     Raises:
-        RetrainError: The RAVDESS base features are neither cached nor extractable.
+        RetrainError: The base features are neither cached nor extractable.
     """
-    from emotion.voice import corpora as ravdess
+    from emotion.voice import corpora
     from emotion.voice.model import (
         VoiceEmotionClassifier,
         dump_voice_model,
@@ -134,29 +137,29 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
     report = report or (lambda stage, frac: None)
     registry = registry or Registry("voice")
     sweep_work()  # scratch files of a killed retrain
-    report("loading RAVDESS base features", 0.02)
+    report("loading RAVDESS + TESS base features", 0.02)
 
     def extracting(done: int, total: int) -> None:
-        report(f"extracting RAVDESS base features (once): {done} of {total} clips", 0.02 + 0.13 * done / total)
+        report(f"extracting RAVDESS + TESS base features (once): {done} of {total} clips", 0.02 + 0.13 * done / total)
 
-    try:
-        base = ravdess.load_features(progress=extracting)
-    except FileNotFoundError as exc:
-        raise RetrainError(f"{exc}; set EMOTION_RAVDESS to the RAVDESS folder to retrain the voice model") from None
     params = _voice_params()
-    X_base = ravdess.columns(base, tuple(params["feature_sets"]))
-    gate = base["actor"] == ravdess.HELD_OUT_ACTOR
+    try:
+        base = corpora.load_both("norm", tuple(params["feature_sets"]), progress=extracting)
+    except FileNotFoundError as exc:
+        raise RetrainError(f"{exc}; the voice retrain needs the RAVDESS and TESS folders of the shared data") from None
+    X_base = base["X"]
+    gate = corpora.held_out(base)
     data = store.labelled("voice", human_weight=HUMAN_REPEATS, auto_weight=AUTO_REPEATS)
     keep = np.array([len(x) == X_base.shape[1] for x in data["X"]], bool)  # rows the base features match
     X_new = data["X"][keep] if keep.any() else np.zeros((0, X_base.shape[1]), np.float32)
-    y_new, reps, held = data["y"][keep], data["w"][keep], data["held_out"][keep]
+    y_new, reps, held = corpora.seven(data["y"][keep]), data["w"][keep], data["held_out"][keep]
     # a negative group per source file, so no file is split across calibration folds
     sources = -1 - np.unique(data["sources"][keep], return_inverse=True)[1].astype(np.int64)
     train_new = ~held
     rep = reps[train_new].astype(int)
     X = np.vstack([X_base[~gate], np.repeat(X_new[train_new], rep, axis=0)])
     y = np.concatenate([base["y"][~gate], np.repeat(y_new[train_new], rep)])
-    groups = np.concatenate([base["actor"][~gate].astype(np.int64), np.repeat(sources[train_new], rep)])
+    groups = np.concatenate([base["cal"][~gate], np.repeat(sources[train_new], rep)])
     report(f"fitting on {len(y)} examples ({int(train_new.sum())} from the store)", 0.15)
     t0 = time.perf_counter()
     model = VoiceEmotionClassifier(**params).fit(X, y, groups=groups)
@@ -166,14 +169,15 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
     reference, truth = X_base[gate], base["y"][gate]
     guess = model.predict(reference)
     checks: dict[str, Check | None] = {
-        "ravdess_held_out_actor": (truth, guess, current.predict(reference)),
-        "held_out_corrections": (y_new[held], model.predict(X_new[held]), current.predict(X_new[held]))
-        if held.any() else None,
+        "held_out_speakers": (truth, guess, corpora.seven(current.predict(reference))),
+        "held_out_corrections": (y_new[held], model.predict(X_new[held]), corpora.seven(current.predict(X_new[held])))
+        if held.any()
+        else None,
     }
     if version != BASE:  # no drift: not worse than the shipped model either
-        checks["ravdess_held_out_actor_vs_shipped"] = (truth, guess, load_voice_model().predict(reference))
+        checks["held_out_speakers_vs_shipped"] = (truth, guess, corpora.seven(load_voice_model().predict(reference)))
     info = {
-        "ravdess_clips": int((~gate).sum()),
+        "base_clips": int((~gate).sum()),
         "store_items": int(train_new.sum()),
         "human": int(np.sum(reps[train_new] == HUMAN_REPEATS)),
         "held_out_items": int(held.sum()),
@@ -210,7 +214,7 @@ def base_score(modality: str) -> float | None:
     """The shipped model's held-out score on the data its gate uses.
 
     Face: accuracy on the reference faces (None without the shared FER2013 data). Voice: the held-out accuracy its
-    model card records (RAVDESS actor 24).
+    sidecar records (RAVDESS actor 24 and TESS speaker YAF, 7 classes).
     """
     if modality == "face":
         reference = reference_faces()
@@ -219,7 +223,7 @@ def base_score(modality: str) -> float | None:
         probs, labels = reference
         return round(float((np.array(FACE_LABELS)[probs.argmax(axis=1)] == labels).mean()), 4)
     card = json.loads((settings.models_dir() / "voice_svm.json").read_text())
-    value = card.get("held_out_accuracy")
+    value = card.get("held_out_speakers_accuracy", card.get("held_out_accuracy"))
     return float(value) if isinstance(value, int | float) else None
 
 
@@ -329,11 +333,12 @@ def _card(modality: str, version: str, metrics: dict, info: dict, verdict: str) 
 
     what = {
         "voice": "RBF SVM on OpenSMILE ComParE features (the shipped configuration, C and gamma fixed), trained on "
-        "RAVDESS actors 1-23 plus the learning store's labels (human labels twice, collected ones once).",
+        "RAVDESS actors 1-23 and TESS speaker OAF plus the learning store's labels (human labels twice, collected "
+        "ones once).",
         "face": "7x7 adapter softmax(W log p + b) over the shipped face model's probabilities, pulled towards the "
         "identity, trained on the learning store's face labels (human weight 1, collected 0.3).",
     }[modality]
-    held = "60 clips of one RAVDESS actor" if modality == "voice" else "700 FER2013 reference faces"
+    held = "760 clips of two speakers (RAVDESS and TESS)" if modality == "voice" else "700 FER2013 reference faces"
     sections = {
         "Data": ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items()) + ".",
         "Held-out accuracy": f"Never trained on, against the model serving then ({metrics['current_version']}):\n\n"

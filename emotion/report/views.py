@@ -318,13 +318,13 @@ def affect_figure(result: Result) -> go.Figure | None:
         drawn = True
     voiced = [s for s in (result.audio.segments if result.audio else []) if s.speech and s.arousal is not None]
     for row, key in ((1, "valence"), (2, "arousal")):
-        points = [(s, getattr(s, key)) for s in voiced if getattr(s, key) is not None]
-        if not points:
+        spans = [(s, getattr(s, key)) for s in voiced if getattr(s, key) is not None]
+        if not spans:
             continue
         fig.add_trace(
             go.Scatter(
-                x=[(s.start + s.end) / 2 for s, _ in points],
-                y=[v for _, v in points],
+                x=[(s.start + s.end) / 2 for s, _ in spans],
+                y=[v for _, v in spans],
                 mode="lines+markers",
                 line={"dash": "dot", "color": "#444"},
                 name="voice",
@@ -347,7 +347,7 @@ def affect_figure(result: Result) -> go.Figure | None:
 
 
 def distribution_figure(result: Result) -> go.Figure:
-    """Return a bar chart of the share of each emotion: faces by top label, speech windows by mapped label."""
+    """Return a bar chart of the share of each emotion: faces by top label, confident speech windows by mapped label."""
     fig = go.Figure()
     shares = result.summary.get("emotion_shares") or {}
     if result.summary.get("faces"):
@@ -360,7 +360,7 @@ def distribution_figure(result: Result) -> go.Figure:
                 hovertemplate="faces %{x}: %{y:.0%}<extra></extra>",
             )
         )
-    speech = [s for s in (result.audio.segments if result.audio else []) if s.speech and s.emotion]
+    speech = [s for s in (result.audio.segments if result.audio else []) if s.speech and s.emotion and not s.uncertain]
     if speech:
         mapped = [VOICE_TO_FACE.get(s.emotion, s.emotion) for s in speech if s.emotion]
         fig.add_trace(

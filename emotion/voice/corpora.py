@@ -1,7 +1,11 @@
-"""RAVDESS speech: the clips, their labels, and their OpenSMILE features, extracted once and cached.
+"""Speech corpora (RAVDESS, TESS): the clips, their labels, and their OpenSMILE features, extracted once and cached.
 
 Both ``training/train_audio.py`` and the retraining of the voice model read the base data through here, so a
-retrain never extracts the RAVDESS features again once they are cached.
+retrain never extracts the features again once they are cached.
+
+Labels follow RAVDESS's names. TESS's "pleasant surprise" is "surprised" (its folders already say so). The shipped
+model reads 7 classes: RAVDESS's "calm" is merged into "neutral" (:func:`seven`), because TESS has no calm and a
+calm/neutral split learnt from one corpus does not carry to another.
 """
 
 from __future__ import annotations
@@ -17,15 +21,25 @@ import numpy as np
 from emotion import settings
 from emotion.files import atomic_write
 from emotion.labels import VOICE_LABELS
+from emotion.voice.augment import augment
 from emotion.voice.model import extract_features, feature_names
 
 FEATURE_VERSION = "1"
 VARIANTS = {
     "norm": (("compare", "egemaps"), True),  # loudness-normalised: what the shipped model reads
     "raw": (("compare", "egemaps"), False),  # as recorded: ablation only
+    "aug": (("compare", "egemaps"), True),  # one randomly degraded copy of each clip (see emotion.voice.augment)
 }
+AUGMENTED = {"aug": 1}
+"""Variants that degrade each clip first, with their seed (mixed with the clip's name, so a copy is reproducible)."""
 HELD_OUT_ACTOR = 24
 """Chosen before any result was seen: the last actor. The shipped model never saw it; it judges retrained models."""
+TESS_SPEAKERS = {"OAF": 101, "YAF": 102}
+"""TESS's two speakers and their group ids (RAVDESS actors are 1-24)."""
+HELD_OUT_TESS = "YAF"
+"""Chosen before any result was seen: the shipped model never hears this TESS speaker, so tests can check it on a
+voice and recording it never met. OAF (aged 64) is kept for training because RAVDESS has no older voice."""
+CORPORA = ("ravdess", "tess")
 
 
 def list_clips(data: Path) -> list[Path]:
@@ -46,6 +60,36 @@ def parse_name(path: Path | str) -> tuple[str, int]:
     return VOICE_LABELS[int(parts[2]) - 1], int(parts[6])
 
 
+def tess_dir() -> Path:
+    """The TESS folder: ``tess/`` under the shared data."""
+    return settings.shared_data() / "tess"
+
+
+def list_tess(data: Path) -> list[Path]:
+    """Return the TESS clips (``<SPEAKER>_<label>/*.flac``) under ``data`` in a stable order.
+
+    Raises:
+        FileNotFoundError: If there are none.
+    """
+    clips = [c for c in sorted(data.glob("*_*/*.flac")) if c.parent.name.split("_")[0] in TESS_SPEAKERS]
+    if not clips:
+        raise FileNotFoundError(f"no TESS clips (SPEAKER_label/*.flac) under {data}")
+    return clips
+
+
+def parse_tess(path: Path | str) -> tuple[str, int]:
+    """Return (emotion label, speaker group id) from a TESS clip's folder name."""
+    speaker, label = Path(path).parent.name.split("_", 1)
+    if label not in VOICE_LABELS:
+        raise ValueError(f"unknown TESS label {label!r} in {path}")
+    return label, TESS_SPEAKERS[speaker]
+
+
+def seven(labels: np.ndarray) -> np.ndarray:
+    """Map labels to the 7 classes shared by both corpora: "calm" becomes "neutral"."""
+    return np.where(np.asarray(labels) == "calm", "neutral", np.asarray(labels))
+
+
 def read(path: str | Path) -> tuple[np.ndarray, int]:
     """Return a clip's mono samples and rate."""
     import soundfile as sf
@@ -54,10 +98,29 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
     return x.mean(axis=1), sr
 
 
-def _extract_one(args: tuple[str, str]) -> np.ndarray:
-    path, variant = args
+def _extract_one(args: tuple[str, str, str]) -> np.ndarray:
+    path, variant, name = args
     sets, normalise = VARIANTS[variant]
-    return extract_features(*read(path), sets, normalise)
+    x, sr = read(path)
+    if variant in AUGMENTED:
+        seed = int(hashlib.sha256(f"{AUGMENTED[variant]}:{name}".encode()).hexdigest()[:8], 16)
+        x = augment(x, sr, np.random.default_rng(seed))
+    return extract_features(x, sr, sets, normalise)
+
+
+def _cache_of(data: Path | None, variant: str, corpus: str) -> tuple[Path, Path, list[Path]]:
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r}; expected one of {', '.join(CORPORA)}")
+    data = Path(data or (settings.ravdess_dir() if corpus == "ravdess" else tess_dir()))
+    clips = list_clips(data) if corpus == "ravdess" else list_tess(data)
+    rel = [str(c.relative_to(data)) for c in clips]
+    key = hashlib.sha256(("\n".join(rel) + FEATURE_VERSION + variant).encode()).hexdigest()[:16]
+    return settings.cache_dir() / f"{corpus}_{variant}_{key}.npz", data, clips
+
+
+def cached(corpus: str, variant: str = "norm", data: Path | None = None) -> bool:
+    """Whether a corpus's features are already in the cache (so :func:`load_features` extracts nothing)."""
+    return _cache_of(data, variant, corpus)[0].exists()
 
 
 def load_features(
@@ -65,23 +128,24 @@ def load_features(
     variant: str = "norm",
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    corpus: str = "ravdess",
 ) -> dict[str, np.ndarray]:
-    """Return features of every clip, extracting them once and caching them.
+    """Return features of every clip of a corpus, extracting them once and caching them.
 
     Args:
-        data: The RAVDESS folder (default :func:`emotion.settings.ravdess_dir`).
+        data: The corpus folder (default :func:`emotion.settings.ravdess_dir` or :func:`tess_dir`).
         variant: A key of :data:`VARIANTS`.
         workers: Processes used for extraction.
         progress: Called as ``progress(done, total)`` every few clips while extracting (never when cached).
+        corpus: "ravdess" or "tess".
 
     Returns:
-        ``X`` (clips x features), ``y`` (labels), ``actor``, ``files`` and ``names`` (feature names).
+        ``X`` (clips x features), ``y`` (labels), ``actor`` (speaker group: RAVDESS actor 1-24 or a
+        :data:`TESS_SPEAKERS` id), ``files`` and ``names`` (feature names).
     """
-    data = Path(data or settings.ravdess_dir())
-    clips = list_clips(data)
+    cache, data, clips = _cache_of(data, variant, corpus)
+    parse = parse_name if corpus == "ravdess" else parse_tess
     rel = [str(c.relative_to(data)) for c in clips]
-    key = hashlib.sha256(("\n".join(rel) + FEATURE_VERSION + variant).encode()).hexdigest()[:16]
-    cache = settings.cache_dir() / f"ravdess_{variant}_{key}.npz"
     if cache.exists():
         return dict(np.load(cache, allow_pickle=False))
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -89,12 +153,12 @@ def load_features(
     print(f"extracting {VARIANTS[variant][0]} ({variant}) from {len(clips)} clips with {workers} processes ...")
     rows = []
     with Pool(workers) as pool:
-        for row in pool.imap(_extract_one, [(str(c), variant) for c in clips], chunksize=8):
+        for row in pool.imap(_extract_one, [(str(c), variant, r) for c, r in zip(clips, rel)], chunksize=8):
             rows.append(row)
             if progress and (len(rows) % 16 == 0 or len(rows) == len(clips)):
                 progress(len(rows), len(clips))
     print(f"extracted in {time.perf_counter() - t0:.0f} s -> {cache}")
-    labels, actors = zip(*(parse_name(c) for c in clips))
+    labels, actors = zip(*(parse(c) for c in clips))
     out = {
         "X": np.vstack(rows).astype(np.float32),
         "y": np.array(labels),
@@ -110,3 +174,54 @@ def columns(d: dict[str, np.ndarray], sets: tuple[str, ...]) -> np.ndarray:
     """Return the feature columns of the given OpenSMILE sets, in the order ``extract_features`` gives them."""
     names = d["names"]
     return np.concatenate([d["X"][:, np.char.startswith(names, f"{s}:")] for s in sets], axis=1)
+
+
+def load_both(
+    variant: str = "norm",
+    sets: tuple[str, ...] = ("compare",),
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Return RAVDESS and TESS features in one table, labels mapped to the 7 shared classes (:func:`seven`).
+
+    Args:
+        variant: A key of :data:`VARIANTS`.
+        sets: The OpenSMILE sets to keep (see :func:`columns`).
+        progress: Called as ``progress(done, total)`` while extracting (clips of both corpora together).
+
+    Returns:
+        ``X``, ``y``, ``group`` (speaker: RAVDESS actor or :data:`TESS_SPEAKERS` id), ``cal`` (the groups a fit
+        calibrates over, see :func:`calibration_groups`), ``corpus`` and ``files``.
+    """
+    n_r = len(list_clips(settings.ravdess_dir()))
+    n_t = len(list_tess(tess_dir()))
+    total = n_r + n_t
+    r = load_features(None, variant, progress=progress and (lambda d, t: progress(d, total)), corpus="ravdess")
+    t = load_features(None, variant, progress=progress and (lambda d, t: progress(n_r + d, total)), corpus="tess")
+    group = np.concatenate([r["actor"], t["actor"]]).astype(np.int64)
+    return {
+        "X": np.vstack([columns(r, sets), columns(t, sets)]),
+        "y": seven(np.concatenate([r["y"], t["y"]])),
+        "group": group,
+        "cal": calibration_groups(group),
+        "corpus": np.array(["ravdess"] * len(r["y"]) + ["tess"] * len(t["y"])),
+        "files": np.concatenate([r["files"], t["files"]]),
+    }
+
+
+def held_out(d: dict[str, np.ndarray]) -> np.ndarray:
+    """Return the rows of the speakers the shipped model never hears (:data:`HELD_OUT_ACTOR`, :data:`HELD_OUT_TESS`)."""
+    return (d["group"] == HELD_OUT_ACTOR) | (d["group"] == TESS_SPEAKERS[HELD_OUT_TESS])
+
+
+TESS_GROUP = 100
+"""The one calibration group of all TESS speakers (see :func:`calibration_groups`)."""
+
+
+def calibration_groups(group: np.ndarray) -> np.ndarray:
+    """Return the groups a fit's inner folds (grid and calibration) keep apart: RAVDESS actors, and TESS as one.
+
+    With TESS as a single group, its out-of-fold decision values come from a model that saw no TESS voice at all,
+    so the calibration also learns how sure the model may be on a corpus it never heard, not only on a new speaker.
+    """
+    group = np.asarray(group, dtype=np.int64)
+    return np.where(np.isin(group, list(TESS_SPEAKERS.values())), TESS_GROUP, group)

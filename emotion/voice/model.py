@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
-from sklearn.feature_selection import SelectFromModel, SelectKBest, VarianceThreshold, f_classif
+from sklearn.feature_selection import SelectFromModel, VarianceThreshold, f_classif
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -35,6 +35,29 @@ DEFAULT_MODEL_NAME = "voice_svm"
 FEATURE_SETS = {"compare": "ComParE_2016", "egemaps": "eGeMAPSv02"}
 TARGET_DBFS = -23.0
 """Level (dBFS RMS over active frames) every signal is scaled to before feature extraction."""
+AROUSAL: dict[str, str] = {
+    "angry": "high",
+    "happy": "high",
+    "fearful": "high",
+    "surprised": "high",
+    "neutral": "low",
+    "calm": "low",
+    "sad": "low",
+}
+"""Arousal (activation) class of each emotion label, for the arousal model (Russell's circumplex). Disgust is left
+out: it sits near the middle of the arousal axis and acted corpora voice it both ways."""
+VALENCE: dict[str, float] = {
+    "happy": 1.0,
+    "surprised": 0.5,
+    "calm": 0.5,
+    "neutral": 0.0,
+    "sad": -1.0,
+    "angry": -1.0,
+    "fearful": -1.0,
+    "disgust": -1.0,
+}
+"""Valence of each emotion label; a window's valence is the mean under its calibrated class probabilities. Surprise
+is mildly pleasant (TESS's "pleasant surprise"; RAVDESS's surprised is mixed)."""
 
 # ----------------------------------------------------------------------------------------------------------------
 # Signal helpers and features
@@ -143,11 +166,37 @@ class Clip(BaseEstimator):
         return np.clip(X, -self.limit, self.limit) if self.limit else X
 
 
+class TopF(BaseEstimator):
+    """Keep the ``k`` features with the largest ANOVA F statistic (``f_classif``) on the training data.
+
+    The same choice as ``SelectKBest(f_classif, k=k)``, as a class that holds only column indices, so a saved model
+    names no function (skops would call it while loading; see :data:`TRUSTED_TYPES`).
+    """
+
+    def __init__(self, k: int = 1000) -> None:
+        self.k = k
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> TopF:
+        """Rank the features by their F statistic over the classes of ``y``."""
+        import warnings
+
+        with warnings.catch_warnings():  # constant columns give NaN; they rank last
+            warnings.simplefilter("ignore", RuntimeWarning)
+            F = np.nan_to_num(f_classif(X, y)[0], nan=-1.0)
+        self.columns_ = np.sort(np.argsort(-F, kind="stable")[: min(self.k, X.shape[1])])
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return the kept columns."""
+        return np.asarray(X)[:, self.columns_]
+
+
 class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
-    """Scaler -> clip -> feature selection -> SMOTE -> (unit norm) -> RBF SVC, with cross-validated probabilities.
+    """Scaler -> clip -> selection -> (PCA) -> SMOTE -> (unit norm) -> RBF SVC, with cross-validated probabilities.
 
     Args:
-        selector: "anova" (SelectKBest f_classif), "l1" (L1 linear SVM, top ``k``), "pca" or "none".
+        selector: "anova" (:class:`TopF`: the ``k`` best ANOVA F statistics), "l1" (L1 linear SVM, top ``k``),
+            "pca" or "none".
         k: Features (or components) kept by the selector.
         C: SVC regularisation (overridden by the grid search when ``param_grid`` is given).
         gamma: SVC kernel width ("scale" or a float).
@@ -161,6 +210,10 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         feature_sets: The OpenSMILE sets the model reads (passed to :func:`extract_features`).
         random_state: Seed for SMOTE and the fold shuffles.
         n_jobs: Parallel jobs of the grid search.
+        components: Principal components kept after the selection (0: none). Keeps the saved model small (its
+            support vectors have this many values) at little cost in accuracy.
+        arousal: Also fit an arousal model: the same pipeline (same C and gamma), calibrated the same way, on the
+            high/low arousal classes of :data:`AROUSAL` (see :meth:`predict_arousal`).
 
     Probabilities come from ``CalibratedClassifierCV(..., method="sigmoid", ensemble=False)``: sigmoids fitted on
     out-of-fold decision values, then one SVC fitted on all data (not the deprecated ``SVC(probability=True)``).
@@ -180,6 +233,8 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         feature_sets: tuple[str, ...] = ("compare", "egemaps"),
         random_state: int = 0,
         n_jobs: int = 1,
+        arousal: bool = False,
+        components: int = 0,
     ) -> None:
         self.selector = selector
         self.k = k
@@ -193,6 +248,8 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         self.feature_sets = feature_sets
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.arousal = arousal
+        self.components = components
 
     def _pipeline(self, n_features: int, memory: str | None = None) -> Any:
         from imblearn.over_sampling import SMOTE
@@ -200,7 +257,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
 
         k = min(self.k, n_features)
         select: Any = {
-            "anova": lambda: SelectKBest(f_classif, k=k),
+            "anova": lambda: TopF(k=k),
             "l1": lambda: SelectFromModel(
                 LinearSVC(penalty="l1", C=0.05, dual=False, max_iter=5000), threshold=-np.inf, max_features=k
             ),
@@ -209,6 +266,8 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         }[self.selector]()
         steps = [("const", VarianceThreshold()), ("scale", StandardScaler()), ("clip", Clip(self.clip))]
         steps.append(("select", select))
+        if self.components:  # a small rotation of the selected features: fewer values per support vector
+            steps.append(("pca", PCA(n_components=self.components, random_state=self.random_state)))
         if self.smote:
             steps.append(("smote", SMOTE(random_state=self.random_state)))
         if self.unit_norm:  # after SMOTE, so the SVC only ever sees unit-length rows
@@ -239,9 +298,23 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
                 search.fit(X, y)
                 self.best_params_ = dict(search.best_params_)
                 pipe.set_params(**self.best_params_)
-            self.model_ = CalibratedClassifierCV(pipe, method="sigmoid", cv=splits, ensemble=False).fit(X, y)
-        for p in [self.model_.estimator] + [c.estimator for c in self.model_.calibrated_classifiers_]:
-            p.set_params(memory=None)
+            self.model_ = CalibratedClassifierCV(
+                pipe, method="sigmoid", cv=splits, ensemble=False, n_jobs=self.n_jobs
+            ).fit(X, y)
+            fitted = [self.model_]
+            if self.arousal:
+                level = np.array([AROUSAL.get(str(v), "") for v in y])
+                keep = level != ""
+                sub = [(tr[keep[tr]], te[keep[te]]) for tr, te in splits]  # same speakers apart, same folds
+                index = np.cumsum(keep) - 1  # positions among the kept rows
+                sub = [(index[tr], index[te]) for tr, te in sub]
+                self.arousal_model_ = CalibratedClassifierCV(
+                    clone(pipe), method="sigmoid", cv=sub, ensemble=False, n_jobs=self.n_jobs
+                ).fit(X[keep], level[keep])
+                fitted.append(self.arousal_model_)
+        for model in fitted:
+            for p in [model.estimator] + [c.estimator for c in model.calibrated_classifiers_]:
+                p.set_params(memory=None)
         self.classes_ = self.model_.classes_
         return self
 
@@ -252,6 +325,25 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Return the most probable label of each row."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_arousal(self, X: np.ndarray) -> np.ndarray | None:
+        """Return each row's calibrated probability of high arousal (0 calm .. 1 activated).
+
+        None for a model without an arousal model (trained before it existed).
+        """
+        model = getattr(self, "arousal_model_", None)
+        if model is None:
+            return None
+        high = list(model.classes_).index("high")
+        return model.predict_proba(np.asarray(X, dtype=np.float32))[:, high]
+
+    def valence(self, proba: np.ndarray) -> np.ndarray:
+        """Return each row's valence (-1 unpleasant .. +1 pleasant).
+
+        :data:`VALENCE` averaged under the row's class probabilities (rows of :meth:`predict_proba`).
+        """
+        weights = np.array([VALENCE.get(str(c), 0.0) for c in self.classes_])
+        return np.asarray(proba) @ weights
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -321,14 +413,18 @@ def default_model_path() -> Path:
     return settings.models_dir() / f"{DEFAULT_MODEL_NAME}.skops"
 
 
-TRUSTED_TYPES = frozenset({
-    "emotion.voice.model.Clip",
-    "emotion.voice.model.VoiceEmotionClassifier",
-    "imblearn.over_sampling._smote.base.SMOTE",
-    "imblearn.pipeline.Pipeline",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-})
+TRUSTED_TYPES = frozenset(
+    {
+        "emotion.voice.model.Clip",
+        "emotion.voice.model.TopF",
+        "emotion.voice.model.VoiceEmotionClassifier",
+        "sklearn.decomposition._pca.PCA",
+        "imblearn.over_sampling._smote.base.SMOTE",
+        "imblearn.pipeline.Pipeline",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+    }
+)
 """The only types, beyond skops' own defaults, that a voice model file may name: exactly the classes the shipped
 pipeline uses (``skops.io.get_untrusted_types`` of ``models/voice_svm.skops``, recorded in its sidecar). Never a
 module prefix and never a function: skops calls what a file names while loading it, so a name such as a
@@ -380,7 +476,12 @@ def save_voice_model(model: VoiceEmotionClassifier, path: str | Path, meta: dict
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dump_voice_model(model, path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        dump_voice_model(model, tmp)  # refused types never replace a good model
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     sidecar = {
         "format": "skops",
         "sha256": files.sha256(path),

@@ -27,18 +27,15 @@ from emotion.labels import voice_order
 from emotion.media import origin
 from emotion.record import AudioResult, Segment, rounded, voice_summary
 from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, Settings
-from emotion.voice.model import SR, extract_features, frame_db, load_active_voice_model
+from emotion.voice import vad
+from emotion.voice.model import SR, extract_features, load_active_voice_model
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v")
-HOP = 0.010
+HOP = vad.HOP
 """Seconds between the frames of the speech detector."""
-ABS_DB = -60.0
-"""Frames quieter than this (dBFS RMS) are never speech."""
-REL_DB = 35.0
-"""Frames more than this below the loudest frames are never speech."""
-FLOOR_DB = 8.0
-"""Frames must be this far above the noise floor (5th percentile level) to count as speech."""
+ABS_DB, REL_DB, FLOOR_DB = vad.ABS_DB, vad.REL_DB, vad.FLOOR_DB
+"""Energy thresholds of :func:`emotion.voice.vad.energy_frames`."""
 MIN_SPEECH = 0.25
 """A window needs at least this many seconds (and 15% of its length) of active frames to count as speech."""
 
@@ -183,16 +180,30 @@ def _decode_ffmpeg(path: Path, limit: float) -> np.ndarray:
 
 
 def speech_frames(signal: np.ndarray, sr: int = SR) -> np.ndarray:
-    """Return one boolean per 10 ms frame: whether it is loud enough to be speech.
+    """Return one boolean per 10 ms frame: whether it is loud enough to be speech (energy only).
 
-    A frame is active when it is above an absolute level (:data:`ABS_DB`), within :data:`REL_DB` of the loudest
-    frames, and :data:`FLOOR_DB` above the recording's noise floor. Energy only: loud music or noise also counts.
+    See :func:`emotion.voice.vad.energy_frames`; :func:`speech_windows` adds the spectral cues.
     """
-    db = frame_db(signal, sr, hop=HOP)
-    if db.size == 0:
-        return np.zeros(0, dtype=bool)
-    peak, floor = np.percentile(db, 99), np.percentile(db, 5)
-    return (db > ABS_DB) & (db > peak - REL_DB) & (db > floor + FLOOR_DB)
+    return vad.energy_frames(signal, sr)
+
+
+def speech_windows(
+    signal: np.ndarray, spans: list[tuple[float, float]], active: np.ndarray | None = None
+) -> list[bool]:
+    """Return, for each (start, end) window of a 16 kHz signal, whether it holds speech.
+
+    A window needs :data:`MIN_SPEECH` seconds (and 15% of its length) of loud frames, and its loud frames must look
+    like speech rather than music, a tone, a laugh or noise (:func:`emotion.voice.vad.is_speech`).
+    """
+    active = speech_frames(signal) if active is None else active
+    loud = [active[int(s / HOP) : int(e / HOP)].sum() * HOP >= max(MIN_SPEECH, 0.15 * (e - s)) for s, e in spans]
+    if not any(loud):
+        return loud
+    power = vad.spectrum(signal)
+    return [
+        ok and vad.is_speech(vad.cues(power[int(s / HOP) : int(e / HOP)], active[int(s / HOP) : int(e / HOP)]))
+        for ok, (s, e) in zip(loud, spans)
+    ]
 
 
 def windows(duration: float, length: float, hop: float) -> list[tuple[float, float]]:
@@ -234,8 +245,13 @@ def process_signal(
         collect: Called with each classified speech window (for the learning store).
 
     Returns:
-        Segments (``speech=False`` and ``emotion=None`` where nobody speaks) and a summary with
-        ``dominant_emotion``, ``confidence``, ``emotion_shares``, ``speech_seconds`` and ``n_segments``.
+        Segments (``speech=False`` and ``emotion=None`` where nobody speaks; each speech window keeps its top label,
+        its calibrated ``confidence``, ``uncertain`` when that is under ``settings.voice_confidence``, and its
+        ``arousal`` and ``valence``) and a summary (see :func:`emotion.record.voice_summary`) with
+        ``dominant_emotion`` (confident windows only), ``confidence``, ``emotion_shares``, ``uncertain_share``,
+        ``arousal``, ``valence``, ``speech_seconds`` and ``n_segments``.
+
+    Also the entry point for live audio: call it on each rolling window's samples (e.g. the last 3 s at any rate).
     """
     settings = settings or Settings()
     x = np.asarray(signal, dtype=np.float32)
@@ -259,8 +275,7 @@ def process_signal(
     duration = x.size / SR
     active = speech_frames(x)
     spans = windows(duration, settings.segment_seconds, settings.segment_hop)
-    need = [max(MIN_SPEECH, 0.15 * (e - s)) for s, e in spans]
-    is_speech = [active[int(s / HOP) : int(e / HOP)].sum() * HOP >= n for (s, e), n in zip(spans, need)]
+    is_speech = speech_windows(x, spans, active)
 
     segments = [Segment(s, e, None, {}, False) for s, e in spans]
     idx = [i for i, ok in enumerate(is_speech) if ok]
@@ -273,10 +288,23 @@ def process_signal(
         features = window_features(x, [spans[i] for i in idx], sets)
         proba = model.predict_proba(features)
         classes = [str(c) for c in model.classes_]
-        for i, p, row in zip(idx, proba, features):
-            order = sorted(range(len(classes)), key=lambda k: voice_order(classes[k]))
+        arousal = model.predict_arousal(features) if hasattr(model, "predict_arousal") else None
+        valence = model.valence(proba) if hasattr(model, "valence") else None
+        order = sorted(range(len(classes)), key=lambda k: voice_order(classes[k]))
+        for n, (i, p, row) in enumerate(zip(idx, proba, features)):
             scores = rounded([classes[k] for k in order], p[order])
-            segments[i] = Segment(spans[i][0], spans[i][1], max(scores, key=scores.__getitem__), scores, True)
+            top = max(scores, key=scores.__getitem__)
+            segments[i] = Segment(
+                spans[i][0],
+                spans[i][1],
+                top,
+                scores,
+                True,
+                confidence=scores[top],
+                uncertain=scores[top] < settings.voice_confidence,
+                arousal=None if arousal is None else round(float(arousal[n]), 4),
+                valence=None if valence is None else round(float(valence[n]), 4),
+            )
             if collect is not None:
                 collect(x[int(spans[i][0] * SR) : int(spans[i][1] * SR)], segments[i], row)
     summary = voice_summary(segments, speech_seconds=round(float(active.sum() * HOP), 2))
@@ -285,9 +313,7 @@ def process_signal(
     return AudioResult(segments=segments, summary=summary, note="; ".join(notes) or None, model_version=version)
 
 
-def window_features(
-    signal: np.ndarray, spans: list[tuple[float, float]], feature_sets: tuple[str, ...]
-) -> np.ndarray:
+def window_features(signal: np.ndarray, spans: list[tuple[float, float]], feature_sets: tuple[str, ...]) -> np.ndarray:
     """Return the features of each (start, end) window of a 16 kHz signal, one row per window.
 
     Each window is loudness-normalised and analysed on its own, exactly like a training clip. (Running windows in

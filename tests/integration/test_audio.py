@@ -9,17 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from sklearn.metrics import balanced_accuracy_score
 
 from emotion.errors import ModelError
 from emotion.labels import VOICE_LABELS
 from emotion.settings import Settings
-from emotion.voice.model import default_model_path, load_voice_model
+from emotion.voice import corpora
+from emotion.voice.model import AROUSAL, default_model_path, extract_features, load_voice_model
 from emotion.voice.process import AudioError, NoAudioTrackError, load_audio, process_file, process_signal, windows
 from tests import media_tools as mt
 from tests.conftest import DATA
 
 MEDIA = DATA / "media"
 RAVDESS = DATA / "ravdess"
+TESS_FLOOR = 0.45
+"""Least accuracy of the shipped model on the held-out TESS speaker (7 classes, chance 0.14); see the card."""
 pytestmark = [
     pytest.mark.needs_data,
     pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}"),
@@ -64,18 +68,73 @@ def write_video(path: Path, audio: np.ndarray | None = None, sr: int = 16000, se
 def test_held_out_actor_is_recognised_well_above_chance(model, held_out):
     """All 60 clips of the held-out actor through the public API: one window per clip, as in training."""
     settings = Settings(segment_seconds=10.0)
-    truth = [VOICE_LABELS[int(c.stem.split("-")[2]) - 1] for c in held_out]
+    truth = corpora.seven(np.array([VOICE_LABELS[int(c.stem.split("-")[2]) - 1] for c in held_out]))
     results = [process_file(c, settings, model) for c in held_out]
-    assert all(r.summary["n_segments"] == 1 and r.segments[0].speech for r in results)
-    pred = [r.summary["dominant_emotion"] for r in results]
+    assert all(r.summary["n_segments"] == 1 for r in results)
+    speech = [r.segments[0].speech for r in results]
+    assert sum(speech) >= 57, "speech detection missed more than 3 of 60 studio clips"
+    pred = [r.segments[0].emotion for r in results]  # the top label, kept however unsure
     acc = np.mean([p == t for p, t in zip(pred, truth)])
-    assert acc >= 0.35, f"held-out accuracy {acc:.2f} (chance 0.125)"
+    assert acc >= 0.35, f"held-out accuracy {acc:.2f} (chance 0.14)"
     assert len(set(pred)) >= 5, f"predictions collapse onto {set(pred)}"
-    for r in results:
-        scores = r.segments[0].scores
-        assert list(scores) == [lab for lab in VOICE_LABELS if lab in scores] and set(scores) == set(VOICE_LABELS)
-        assert sum(scores.values()) == pytest.approx(1.0, abs=1e-3)
-        assert r.summary["confidence"] == pytest.approx(max(scores.values()), abs=1e-4)
+    for r in (r for r in results if r.segments[0].speech):
+        seg = r.segments[0]
+        assert list(seg.scores) == [lab for lab in VOICE_LABELS if lab in seg.scores]
+        assert set(seg.scores) == set(map(str, model.classes_)) and "calm" not in seg.scores
+        assert sum(seg.scores.values()) == pytest.approx(1.0, abs=1e-3)
+        assert seg.confidence == pytest.approx(max(seg.scores.values()), abs=1e-4)
+        assert seg.uncertain == (seg.confidence < settings.voice_confidence)
+        assert 0.0 <= seg.arousal <= 1.0 and -1.0 <= seg.valence <= 1.0
+        if not seg.uncertain:
+            assert r.summary["dominant_emotion"] == seg.emotion
+            assert r.summary["confidence"] == pytest.approx(seg.confidence, abs=1e-4)
+
+
+def held_out_tess_features() -> dict:
+    """Features of the held-out TESS speaker: the cache when it is there, else every 5th clip extracted now."""
+    if corpora.cached("tess"):
+        d = corpora.load_features(None, corpus="tess")
+        keep = d["actor"] == corpora.TESS_SPEAKERS[corpora.HELD_OUT_TESS]
+        return {"X": corpora.columns(d, ("compare",))[keep], "y": corpora.seven(d["y"][keep])}
+    clips = [c for c in corpora.list_tess(corpora.tess_dir()) if c.parent.name.startswith(corpora.HELD_OUT_TESS)][::5]
+    X = np.vstack([extract_features(*corpora.read(c), ("compare",)) for c in clips])
+    return {"X": X, "y": corpora.seven(np.array([corpora.parse_tess(c)[0] for c in clips]))}
+
+
+@pytest.mark.slow
+def test_shipped_model_carries_to_the_held_out_tess_speaker(model):
+    """The TESS speaker the shipped model never heard: another voice, age and studio setup than RAVDESS."""
+    d = held_out_tess_features()
+    proba = model.predict_proba(d["X"])
+    pred, conf = model.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+    acc = float(np.mean(pred == d["y"]))
+    sure = conf >= Settings().voice_confidence
+    acc_sure = float(np.mean(pred[sure] == d["y"][sure]))
+    high = np.array([AROUSAL.get(str(v), "") for v in d["y"]])
+    m = high != ""
+    bacc = balanced_accuracy_score(high[m], np.where(model.predict_arousal(d["X"][m]) >= 0.5, "high", "low"))
+    print(
+        f"held-out TESS speaker: accuracy {acc:.3f}, confident {acc_sure:.3f} on {sure.mean():.0%}, arousal {bacc:.3f}"
+    )
+    assert acc >= TESS_FLOOR, f"accuracy {acc:.3f} on the held-out TESS speaker (chance 0.14)"
+    assert acc_sure >= acc, "confident windows must be at least as accurate as all windows"
+    assert bacc >= 0.75, f"arousal balanced accuracy {bacc:.3f}"
+    assert len(set(pred)) >= 5, f"predictions collapse onto {set(pred)}"
+
+
+@pytest.mark.slow
+def test_speech_detection_rejects_music_noise_and_laughter():
+    """Built clips (see training/vad_clips.py), drawn with a seed the thresholds were not set on."""
+    from emotion.voice.process import speech_windows
+    from training.vad_clips import build
+
+    out: dict[str, list[bool]] = {}
+    for kind, x in build(seed=3):
+        out.setdefault(kind.split(":")[0].split(" ")[0], []).append(speech_windows(x, [(0.0, len(x) / 16000)])[0])
+    rate = {k: float(np.mean(v)) for k, v in out.items()}
+    print(rate)
+    assert rate["speech"] >= 0.9 and rate["speech+noise10dB"] >= 0.8
+    assert rate["music"] <= 0.15 and rate["noise"] <= 0.1 and rate["laughter"] <= 0.2
 
 
 @pytest.mark.slow
@@ -172,8 +231,8 @@ def test_model_file_is_checked(tmp_path):
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 @pytest.mark.xfail(
     strict=True,
-    reason="known limit (models/voice_svm.md): formant-synthesised speech is far from every RAVDESS voice and the "
-    "shipped model answers one class for all of it; strict, so a model that fixes this turns the test red",
+    reason="known limit (models/voice_svm.md): formant-synthesised speech is far from every RAVDESS and TESS voice "
+    "and the shipped model answers one class for all of it; strict, so a model that fixes this turns the test red",
 )
 def test_synthetic_speech_does_not_collapse_to_one_class(model, tmp_path):
     """Speech from another 'channel' (espeak-ng): the model should not answer one class for every voice."""
@@ -186,5 +245,6 @@ def test_synthetic_speech_does_not_collapse_to_one_class(model, tmp_path):
         text = "Kids are talking by the door." if i % 2 else "Dogs are sitting by the door."
         cmd = ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(wav), text]
         subprocess.run(cmd, check=True)
-        preds.add(process_file(wav, Settings(segment_seconds=10.0), model).summary["dominant_emotion"])
+        r = process_file(wav, Settings(segment_seconds=10.0), model)
+        preds |= {s.emotion for s in r.segments if s.speech}  # top labels, confident or not
     assert len(preds) >= 2, preds
