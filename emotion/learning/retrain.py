@@ -27,7 +27,7 @@ from emotion.storage.versions import BASE, Registry
 MODALITIES = ("voice", "face")
 HUMAN_REPEATS, AUTO_REPEATS = 2, 1
 """Voice training weights, as repeats (SMOTE cannot carry sample weights): a correction counts twice, a collected
-prediction once, like one RAVDESS clip."""
+prediction once, like one corpus clip."""
 FACE_HUMAN_WEIGHT, FACE_AUTO_WEIGHT = 1.0, 0.3
 MIN_FACE_LABELS = 5
 """Human face labels needed (outside the held-out share) before a face adapter is fitted."""
