@@ -79,10 +79,13 @@ def old_gate_promotes(metrics: dict) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.needs_data
-@pytest.mark.parametrize(("n", "seed"), [(6, 6), (20, 10)], ids=["6-labels-1-held-out", "20-labels"])
-def test_arbitrary_labels_that_hurt_the_reference_faces_are_not_promoted(models, n, seed):
+@pytest.mark.parametrize(
+    ("n", "faces", "seed"), [(6, 3, 3), (20, 5, 9)], ids=["6-labels-1-held-out", "20-labels"]
+)
+def test_arbitrary_labels_that_hurt_the_reference_faces_are_not_promoted(models, n, faces, seed):
+    """Seeds chosen so that the old mean-of-accuracies gate would have promoted the harmful adapter (over fer_cnn)."""
     store = LearningStore(auto_threshold=1.01)
-    label_faces(store, n, seed=3 if n == 6 else 4, labels=np.random.default_rng(seed).choice(LABELS, n), models=models)
+    label_faces(store, n, seed=faces, labels=np.random.default_rng(seed).choice(LABELS, n), models=models)
     out = learning.retrain("face", store)
     metrics, gate = out["metrics"], out["metrics"]["gate"]
     print(out["message"], gate)
