@@ -418,7 +418,6 @@ TRUSTED_TYPES = frozenset(
         "emotion.voice.model.Clip",
         "emotion.voice.model.TopF",
         "emotion.voice.model.VoiceEmotionClassifier",
-        "sklearn.decomposition._pca.PCA",
         "imblearn.over_sampling._smote.base.SMOTE",
         "imblearn.pipeline.Pipeline",
         "sklearn.calibration._CalibratedClassifier",

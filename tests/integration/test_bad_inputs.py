@@ -97,11 +97,11 @@ def no_audio_track(r: dict) -> str:
 
 
 def crowd(r: dict) -> str:
-    """25 real faces: the largest 20 (Settings.max_faces) are analysed, the other 5 are dropped and say why."""
+    """40 real faces packed in a grid (BlazeFace finds about 26 of them, Haar all): the largest 20
+    (Settings.max_faces) are analysed, the others are dropped and say why."""
     (frame,) = r["frames"]
     over = [d for d in frame["dropped_faces"] if d["reason"] == "more than 20 faces in the frame"]
-    assert len(frame["faces"]) == 20 and len(over) == 5
-    assert len(frame["faces"]) + len(frame["dropped_faces"]) >= 20
+    assert len(frame["faces"]) == 20 and len(over) >= 3
     return over[0]["reason"]
 
 
@@ -147,7 +147,7 @@ def matrix(tmp_path_factory) -> dict[str, Case]:
     mt.tone(d / "audio_only.mp4", hz=440)  # an .mp4 holding only an AAC track
     shutil.copy(MEDIA / "free-mountain-vector-01.jpg", d / "no_face.jpg")
     crops = mt.face_crops([MEDIA / n for n in ("single_face.jpg", "multi_face.jpg", "0-f15-hao-ph.jpg")])
-    cv2.imwrite(str(d / "crowd.jpg"), mt.crowd(crops, 25))
+    cv2.imwrite(str(d / "crowd.jpg"), mt.crowd(crops, 40))
     cv2.imwrite(str(d / "frame_4k.jpg"), mt.frame_4k(face))
     cv2.imwrite(str(d / "pixel.png"), np.full((1, 1, 3), 128, np.uint8))
     cv2.imwrite(str(d / "gray.png"), cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))

@@ -78,7 +78,7 @@ def test_a_voice_model_that_names_an_sklearn_function_is_refused_and_runs_nothin
     version = registry.add(lambda p: shutil.copy(evil, p), {}, {}, ".skops", promote=True)
     model, serving, note = load_active_voice_model()
     assert serving == BASE and version in (note or "") and "allow-list" in (note or "")
-    assert model.predict_proba(np.zeros((1, model.model_.n_features_in_), np.float32)).shape == (1, 8)
+    assert model.predict_proba(np.zeros((1, model.model_.n_features_in_), np.float32)).shape == (1, 7)
     assert not marker.exists()
 
     # the file is real: trusting the function, as the old "sklearn." prefix did, runs its code
