@@ -47,8 +47,10 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def base_features() -> dict:
-    """The cached RAVDESS features (extracted on first use)."""
+    """The cached RAVDESS features, and TESS's for the retrain's multi-corpus base (each extracted on first use)."""
     need(ravdess_dir())
+    if ravdess.tess_dir().is_dir():
+        ravdess.load_features(corpus="tess")
     return ravdess.load_features()
 
 
