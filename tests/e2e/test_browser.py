@@ -181,7 +181,7 @@ def test_review_page_in_browser(app_url, tmp_path):
             save.click()
             expect(page.get_by_text("Saved 2 changes")).to_be_visible(timeout=15_000)
             kept = page.locator('[data-testid="stMetric"]').filter(has_text="Kept")
-            expect(kept.nth(1)).to_contain_text("3")  # faces: 4 kept, 1 discarded
+            expect(kept.nth(1)).to_contain_text("4")  # faces: 5 kept, 1 discarded
             page.screenshot(path=str(shot), full_page=True)
             assert page.locator('[data-testid="stException"]').count() == 0
             expect(page.get_by_role("button", name="Retrain face")).to_be_visible()

@@ -102,7 +102,7 @@ def test_upload_job_result_equals_the_cli_record_and_delete_forgets_it(service, 
     page = requests.get(f"{service.url}/v1/analyses/{entry}/export.html").text
     assert "multi_face.jpg" in page and "<script" in page
     gone = requests.delete(f"{service.url}/v1/analyses/{body['id']}").json()
-    assert gone["deleted"] == [entry] and gone["items"] == 4
+    assert gone["deleted"] == [entry] and gone["items"] == 5
     assert requests.get(f"{service.url}/v1/analyses/{entry}").status_code == 404
     from emotion.storage.learning_store import LearningStore
 
