@@ -166,6 +166,8 @@ def test_review_page_in_browser(app_url, tmp_path):
             expect(grid).to_be_visible(timeout=30_000)
             save = page.get_by_role("button", name="Save 0 changes")
             expect(save).to_be_disabled()
+            kept = page.locator('[data-testid="stMetric"]').filter(has_text="Kept")
+            before = int("".join(ch for ch in kept.nth(1).inner_text() if ch.isdigit()))  # other tests share the app
             # the grid is a canvas: click the first row's id cell, walk right to "correct", toggle it with space
             box = grid.bounding_box()
             page.mouse.click(box["x"] + 30, box["y"] + 35 + 17)
@@ -180,8 +182,7 @@ def test_review_page_in_browser(app_url, tmp_path):
             expect(save).to_be_enabled(timeout=15_000)
             save.click()
             expect(page.get_by_text("Saved 2 changes")).to_be_visible(timeout=15_000)
-            kept = page.locator('[data-testid="stMetric"]').filter(has_text="Kept")
-            expect(kept.nth(1)).to_contain_text("4")  # faces: 5 kept, 1 discarded
+            expect(kept.nth(1)).to_contain_text(str(before - 1))  # one face discarded
             page.screenshot(path=str(shot), full_page=True)
             assert page.locator('[data-testid="stException"]').count() == 0
             expect(page.get_by_role("button", name="Retrain face")).to_be_visible()
