@@ -18,6 +18,7 @@ import numpy as np
 
 from emotion import settings
 from emotion.errors import ModelUnavailable
+from emotion.face.model import onnx_session
 from emotion.files import sha256
 
 
@@ -129,8 +130,6 @@ class BlazeNet:
     """
 
     def __init__(self, spec: Spec, models_dir: Path | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         folder = Path(models_dir or settings.models_dir())
         path = folder / f"{spec.file}.onnx"
         expected = read_sidecar(folder)[spec.file]["sha256"]
@@ -138,11 +137,8 @@ class BlazeNet:
             raise ModelUnavailable(f"face detector 'blazeface': {path} is missing; reinstall it")
         if sha256(path) != expected:
             raise ModelUnavailable(f"face detector file {path.name} does not match its checksum; reinstall it")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = onnx_session(path, threads)
             out = self.session.run(None, {"input": np.zeros((1, spec.side, spec.side, 3), np.float32)})
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
             raise ModelUnavailable(

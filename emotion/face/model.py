@@ -21,6 +21,16 @@ from emotion.labels import FACE_LABELS
 DEFAULT_FACE_MODEL = "fer_cnn"
 
 
+def onnx_session(path: Path, threads: int = 1):  # noqa: ANN201 - onnxruntime is imported lazily
+    """An onnxruntime CPU session over ``path`` with ``threads`` intra-op threads and one inter-op thread."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def square_crop(image: np.ndarray, box: list[int], margin: float) -> np.ndarray:
     """Cut a square around ``box`` grown by ``margin`` of its side, padding past the edges.
 
@@ -90,8 +100,6 @@ class OnnxFaceModel:
     """
 
     def __init__(self, name: str = DEFAULT_FACE_MODEL, models_dir: Path | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         if not re.fullmatch(r"[A-Za-z0-9_-]+", name):  # a model name, never a path: models load from models/ only
             raise ModelUnavailable(f"'{name}' is not a model name (letters, digits, '-' and '_' only)")
         path = Path(models_dir or settings.models_dir()) / f"{name}.onnx"
@@ -101,11 +109,8 @@ class OnnxFaceModel:
         self.meta = _read_sidecar(meta_path, name)
         if sha256(path) != self.meta["sha256"]:
             raise ModelUnavailable(f"face model file {path} does not match its checksum; reinstall it")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = onnx_session(path, threads)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
             raise ModelUnavailable(f"face model file {path.name} is not a valid ONNX model ({type(exc).__name__}); "
                                    "reinstall it") from None
