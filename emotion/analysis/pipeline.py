@@ -523,8 +523,9 @@ def _near(detector: NearDetector, image: np.ndarray, boxes: list[list[int]]) -> 
 
     A near search looks in a square three times a face's side (at most the frame) and shrinks it to the network's
     :data:`NEAR_SIDE`; shrinking the frame first by a whole factor that keeps every square at least that large gives
-    the network the same picture and costs less than resizing the full-size squares. Boxes come back in ``image``'s
-    pixels (to within the factor, a fraction of the network's own resolution).
+    the network the same picture and costs less than resizing the full-size squares (the Haar cascade's near search,
+    which looks at faces shrunk to 64 px, still sees them at least that large: a third of the square). Boxes come
+    back in ``image``'s pixels (to within the factor, a fraction of the network's own resolution).
     """
     height, width = image.shape[:2]
     square = min(min(max(width, height), 3 * max(b[2], b[3])) for b in boxes)
