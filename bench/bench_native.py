@@ -116,7 +116,9 @@ def _instrument() -> dict[str, float]:
     lock = threading.Lock()
 
     def timed(owner: object, name: str, stage: str) -> None:
-        inner = getattr(owner, name)
+        inner = getattr(owner, name, None)
+        if inner is None:  # an older pipeline without this stage
+            return
 
         def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - any signature
             start = time.thread_time()
@@ -141,8 +143,9 @@ def _instrument() -> dict[str, float]:
                 return
             yield item
 
-    ahead = pipeline._read_ahead
-    pipeline._read_ahead = lambda items, size: ahead(reading(items), size)  # type: ignore[assignment]
+    ahead = getattr(pipeline, "_read_ahead", None)
+    if ahead is not None:
+        pipeline._read_ahead = lambda items, size: ahead(reading(items), size)  # type: ignore[assignment]
     timed(pipeline.Models, "load", "load models")
     timed(BlazeFaceDetector, "detect", "detector: full search")
     timed(BlazeFaceDetector, "detect_near", "detector: near search")
@@ -186,7 +189,7 @@ def split(stages: dict[str, float], total: float) -> list[tuple[str, float]]:
         own.get(k, 0.0) for k in ("quality checks", "appearance for the tracker", "tracker ids", "face crops")
     )
     own["records, batching, hand-offs"] = max(0.0, stream - main)
-    own["rest (imports, probing, interpreter)"] = max(0.0, total - sum(own.values()))
+    own["FFmpeg decoder threads, imports, rest"] = max(0.0, total - sum(own.values()))
     return sorted(own.items(), key=lambda kv: -kv[1])
 
 

@@ -104,7 +104,7 @@ appearance (:func:`emotion.face.tracker.embedding`) for the tracker."""
 TRACK_STRIDE = 4
 """When :func:`analyze_chunk` is given consecutive frames with ``every_frame`` set, the face search runs on every
 TRACK_STRIDE-th frame of the chunk; the frames between reuse its boxes. (A whole file read at every frame goes
-through :func:`_stream` instead, whose searches follow :data:`MAX_STRIDE` and :data:`MOTION`.)"""
+through :func:`_stream` instead, which follows faces between searches: :func:`_follow`.)"""
 MAX_STRIDE = 8
 """With every frame of a file analysed, a followed face is looked for again by the detector (near its box) at least
 every MAX_STRIDE-th frame (about a quarter of a second at 30 fps); in between it is followed by template matching
@@ -117,10 +117,10 @@ BATCH = 32
 SAME = 1.5
 """Mean absolute difference (gray levels, 0-255) between a followed face's crop and its crop when it was last
 classified below which the face shows the same picture and keeps that reading instead of being classified again:
-repeated frames (a 25 fps source written at 30 fps repeats one frame in six) and still moments. On the bench's
-talking-head clip about a fifth of the readings are kept so, and they differ from a fresh reading by 0.0015 on
-average (total variation; 0.01 at the 95th percentile), where the detector's frame-to-frame jitter alone moves
-readings by about 0.04."""
+repeated frames (a 25 fps source written at 30 fps repeats one frame in six) and still moments. On the talking-head
+clip of ``bench/bench_native.py`` about a fifth of the readings are kept so; with a full search on every frame
+(``detect_interval`` 0) the readings then differ from classifying every crop by 0.0015 on average (total variation;
+0.01 at the 95th percentile) and the top label agrees on 99.8% of frames."""
 MAX_STAGED = 64
 """Most frames waiting for one batch (a file where faces are few still emits its records steadily)."""
 AHEAD = 4
@@ -130,7 +130,8 @@ WORK_SIDE = 960
 decoded, which costs less than converting them at full size); boxes and face sizes are still reported in the
 original frame's pixels."""
 MAX_CHUNK = 12
-"""Most frames one worker takes at a time, so few decoded frames are held at once (12 at 1080p is about 75 MB)."""
+"""Most sampled frames one worker takes at a time, so few decoded frames are held at once (12 at 1080p is about
+75 MB)."""
 LIGHT_STRIDE = 4
 """Frame brightness is measured on every LIGHT_STRIDE-th pixel of every LIGHT_STRIDE-th row: cheap at any size."""
 

@@ -5,6 +5,9 @@ Each track remembers its last box, its velocity and, when frames are given, a ch
 joins the track it matches best, where the cost is its distance from where the track was heading plus how different
 it looks. A face that was gone for a while (up to ``max_gap`` seconds) gets its old id back when it looks the same,
 wherever it comes back; two faces that cross keep their ids because each still looks like itself.
+
+Between two detector runs on consecutive frames, :func:`follow` moves a face's box to where its picture went
+(template matching on a small gray copy), so every frame can be read without running the detector on each.
 """
 
 from __future__ import annotations
