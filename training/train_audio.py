@@ -217,7 +217,7 @@ def evaluate(d: dict[str, np.ndarray], aug: dict[str, np.ndarray] | None = None)
         ``<results dir>/evaluation.npz``: per protocol the true labels, predictions, confidences and P(high arousal),
         so that the card can be rebuilt for any confidence threshold without refitting.
     """
-    final = lambda: VoiceEmotionClassifier(**FINAL)  # noqa: E731
+    final = lambda: VoiceEmotionClassifier(**{**FINAL, "n_jobs": 2})  # noqa: E731
     arrays: dict[str, np.ndarray] = {}
     cross = cross_corpus(final, d, aug)
     for name, values in [*cross["_pred"].items(), ("grouped", grouped(final, d, aug)["_pred"])]:
@@ -333,6 +333,58 @@ def study() -> list[dict[str, Any]]:
         rows.append(row)
         print(json.dumps(row), flush=True)
     (results_dir() / "study.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def study_speakers() -> list[dict[str, Any]]:
+    """Score this round's variants on speaker-grouped and cross-corpus accuracy (see the card's second table).
+
+    Bare rows score the uncalibrated pipeline (the SVC's own vote); calibrated rows the whole model, whose label is
+    the argmax of its calibrated probabilities (emotion model only, no arousal model, to save time).
+    """
+    d = both("norm", ("compare",))
+    base: dict[str, Any] = dict(selector="anova", k=1000, clip=3.0, components=300, feature_sets=("compare",))
+    plain = {**base, "smote": False}
+    runs: list[tuple[str, dict[str, Any], bool]] = [
+        ("previous shipped pipeline (SMOTE, PCA 300), bare", base, False),
+        ("previous shipped pipeline, sigmoid-calibrated", base, True),
+        ("previous shipped pipeline, temperature-calibrated", {**base, "calibration": "temperature"}, True),
+        ("no SMOTE (class weights only), bare", plain, False),
+        ("no SMOTE, sigmoid-calibrated", plain, True),
+        ("no SMOTE, temperature-calibrated", {**plain, "calibration": "temperature"}, True),
+        ("no SMOTE, PCA 150, bare", {**plain, "components": 150}, False),
+        ("no SMOTE, PCA 100, bare", {**plain, "components": 100}, False),
+        ("no SMOTE, no PCA, bare", {**plain, "components": 0}, False),
+        ("no SMOTE, no PCA, temperature-calibrated", {**plain, "components": 0, "calibration": "temperature"}, True),
+        ("no SMOTE, C=3, bare", {**plain, "C": 3.0}, False),
+        ("no SMOTE, C=30, bare", {**plain, "C": 30.0}, False),
+        ("no SMOTE, gamma 0.0017, bare", {**plain, "gamma": 0.0017}, False),
+        ("no SMOTE, ANOVA k=2000, bare", {**plain, "k": 2000}, False),
+        ("no SMOTE, z clipped to 2, bare", {**plain, "clip": 2.0}, False),
+    ]
+    rows = []
+    for name, kw, calibrated in runs:
+        make = (lambda kw=kw: VoiceEmotionClassifier(**kw)) if calibrated else bare(**kw)
+        pred = np.empty_like(d["y"])
+        for tr, te in GroupKFold(n_splits=CV_FOLDS).split(d["X"], d["y"], d["group"]):
+            rows_tr = np.zeros(len(d["y"]), bool)
+            rows_tr[tr] = True
+            pred[te] = fit(make, *with_aug(d, None, rows_tr)).predict(d["X"][te])
+        r = cross_corpus(make, d)
+        rav = d["corpus"] == "ravdess"
+        rows.append(
+            {
+                "variant": name,
+                "g_all": round(float(accuracy_score(d["y"], pred)), 3),
+                "g_rav": round(float(accuracy_score(d["y"][rav], pred[rav])), 3),
+                "g_tess": round(float(accuracy_score(d["y"][~rav], pred[~rav])), 3),
+                "r2t": r["ravdess->tess"]["acc"],
+                "t2r": r["tess->ravdess"]["acc"],
+                "mean": r["mean"],
+            }
+        )
+        print(rows[-1])
+    (results_dir() / "study_speakers.json").write_text(json.dumps(rows, indent=1))
     return rows
 
 
@@ -490,6 +542,24 @@ def write_voice_card(path: Path) -> Path:
                 ],
             )
         )
+    speaker_rows = _load("study_speakers.json")
+    if speaker_rows:
+        sections["What was tried for speaker-independent accuracy (grouped by speaker and cross-corpus)"] = (
+            CARD_STUDY_SPEAKERS
+            + "\n\n"
+            + _table(
+                speaker_rows,
+                [
+                    ("variant", "variant"),
+                    ("g_rav", "RAVDESS speaker-independent acc"),
+                    ("g_all", "grouped acc, both corpora"),
+                    ("g_tess", "grouped acc, TESS"),
+                    ("r2t", "RAVDESS->TESS acc"),
+                    ("t2r", "TESS->RAVDESS acc"),
+                    ("mean", "cross-corpus mean"),
+                ],
+            )
+        )
     vad_rows = _load("vad.json")
     if vad_rows:
         sections["Speech detection (voice activity)"] = (
@@ -598,6 +668,29 @@ real-time factor. Also tried by hand (same protocol, mean of the two directions)
 the spectral and MFCC descriptors altogether 0.210 (but arousal 0.85). PCA 300 after the selection costs 0.02 and
 cuts the saved model from 14 MB to 6.8 MB (its support vectors hold 300 values instead of 1,000): shipped."""
 
+CARD_STUDY_SPEAKERS = """\
+The previous shipped model (SMOTE, sigmoid calibration) scored 0.578 speaker-independent on RAVDESS, under the 0.60
+the project requires. Same protocols as the evaluation table: 6 folds over both corpora grouped by speaker (the
+RAVDESS column is its RAVDESS part), and train-on-one-corpus, test-on-the-other. "Bare" rows are the SVC's own
+vote; "calibrated" rows take the argmax of the calibrated probabilities, which is what users see. Findings: the
+sigmoid calibration costs about 0.02-0.03 of accuracy (its one-vs-rest sigmoids, fitted partly on TESS scores from
+a model that never heard TESS, move the argmax); temperature scaling keeps the SVC's label but makes the
+confidence useless (6% of RAVDESS windows clear 0.4, 95% of TESS windows), so it is not shipped. Dropping SMOTE for
+class weights alone keeps RAVDESS and raises RAVDESS->TESS (bare 0.371 -> 0.419) at a cost on grouped TESS, with
+fewer support vectors and a faster fit. Fewer PCA components
+(150, 100) cost accuracy; no PCA helps a little but triples the model file. A logistic regression on the same
+features scored lower than the SVM on every protocol (C=0.001/0.01/0.1: RAVDESS speaker-independent
+0.560/0.578/0.571, cross-corpus mean 0.207/0.250/0.251), so a blend was not pursued. ComParE+eGeMAPS, bare, no
+SMOTE: RAVDESS 0.617, cross-corpus mean 0.299, but eGeMAPS adds about 0.09 s of CPU per window, which breaks the
+real-time factor budget. Per-speaker
+normalisation at train time with per-file normalisation at inference is the oracle row of the first table: it needs
+a speaker's balanced set of emotions, which an upload does not hold. C and gamma are not set from these rows: the
+full-model rows choose them by their own grid over grouped inner folds (TESS as one group), never from these
+figures. **Not shipped yet**: the best full model (no SMOTE, grid, PCA 300) reaches 0.594 speaker-independent on
+RAVDESS (0.578 before) and a better cross-corpus mean (0.278 against 0.271; arousal RAVDESS->TESS 0.846 against
+0.781), but it is 5.6 MB, over the 5 MB limit on repository files; with PCA 250 it is 4.7 MB and loses on every
+figure. Neither reaches the 0.60 required, so the shipped model is still the previous one."""
+
 CARD_VAD = """\
 A window counts as speech when energy finds at least 0.25 s of loud frames **and** its loud frames look like speech:
 syllable-rate loudness modulation, a changing spectrum, mostly voiced frames (window-corrected autocorrelation), not
@@ -661,6 +754,7 @@ def main() -> None:
     """Parse arguments, evaluate, and ship the model and its card."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="store_true", help="score the variants of the model card")
+    ap.add_argument("--study-speakers", action="store_true", help="score this round's speaker-independent variants")
     ap.add_argument("--vad", action="store_true", help="measure speech detection on built clips")
     ap.add_argument("--checks", action="store_true", help="run the shipped model on espeak-ng speech and the media")
     ap.add_argument("--no-ship", action="store_true", help="evaluate only; leave models/ alone")
@@ -670,6 +764,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.study:
         study()
+    if a.study_speakers:
+        study_speakers()
     if a.vad:
         vad_figures()
     if a.card:
@@ -719,6 +815,7 @@ def main() -> None:
         "evaluation": ev,
         "threshold_table": table,
         "fit_seconds": round(fit_s, 1),
+        "best_params": getattr(model, "best_params_", {}),
         "sklearn": __import__("sklearn").__version__,
         "imblearn": __import__("imblearn").__version__,
         "opensmile": __import__("opensmile").__version__,

@@ -192,7 +192,7 @@ class TopF(BaseEstimator):
 
 
 class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
-    """Scaler -> clip -> selection -> (PCA) -> SMOTE -> (unit norm) -> RBF SVC, with cross-validated probabilities.
+    """Scaler -> clip -> selection -> (PCA) -> (SMOTE) -> (unit norm) -> RBF SVC, with cross-validated probabilities.
 
     Args:
         selector: "anova" (:class:`TopF`: the ``k`` best ANOVA F statistics), "l1" (L1 linear SVM, top ``k``),
@@ -212,12 +212,17 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         n_jobs: Parallel jobs of the grid search.
         components: Principal components kept after the selection (0: none). Keeps the saved model small (its
             support vectors have this many values) at little cost in accuracy.
+        calibration: ``CalibratedClassifierCV`` method: "sigmoid" (shipped: one sigmoid per class) or
+            "temperature" (keeps the SVC's label, but its confidence did not separate right from wrong; see the card).
         arousal: Also fit an arousal model: the same pipeline (same C and gamma), calibrated the same way, on the
             high/low arousal classes of :data:`AROUSAL` (see :meth:`predict_arousal`).
 
     Probabilities come from ``CalibratedClassifierCV(..., method="sigmoid", ensemble=False)``: sigmoids fitted on
     out-of-fold decision values, then one SVC fitted on all data (not the deprecated ``SVC(probability=True)``).
     """
+
+    calibration: str = "sigmoid"
+    """Class default, so that a model saved before the option existed still reports it (``get_params``)."""
 
     def __init__(
         self,
@@ -235,6 +240,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         n_jobs: int = 1,
         arousal: bool = False,
         components: int = 0,
+        calibration: str = "sigmoid",
     ) -> None:
         self.selector = selector
         self.k = k
@@ -250,6 +256,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.arousal = arousal
         self.components = components
+        self.calibration = calibration
 
     def _pipeline(self, n_features: int, memory: str | None = None) -> Any:
         from imblearn.over_sampling import SMOTE
@@ -299,7 +306,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
                 self.best_params_ = dict(search.best_params_)
                 pipe.set_params(**self.best_params_)
             self.model_ = CalibratedClassifierCV(
-                pipe, method="sigmoid", cv=splits, ensemble=False, n_jobs=self.n_jobs
+                pipe, method=self.calibration, cv=splits, ensemble=False, n_jobs=self.n_jobs
             ).fit(X, y)
             fitted = [self.model_]
             if self.arousal:
@@ -309,7 +316,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
                 index = np.cumsum(keep) - 1  # positions among the kept rows
                 sub = [(index[tr], index[te]) for tr, te in sub]
                 self.arousal_model_ = CalibratedClassifierCV(
-                    clone(pipe), method="sigmoid", cv=sub, ensemble=False, n_jobs=self.n_jobs
+                    clone(pipe), method=self.calibration, cv=sub, ensemble=False, n_jobs=self.n_jobs
                 ).fit(X[keep], level[keep])
                 fitted.append(self.arousal_model_)
         for model in fitted:

@@ -217,6 +217,17 @@ def test_other_sample_rates_and_denoise(model, held_out):
     assert any(s.speech for s in r.segments) and r.summary["dominant_emotion"] in VOICE_LABELS
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known (models/voice_svm.md): the shipped model is 6.8 MB; the smaller candidates measured so far lose "
+    "accuracy; strict, so a model under 5 MB turns the test red and this mark must go",
+)
+def test_shipped_model_file_stays_under_5_mb():
+    """Files over 5 MB are flagged in the repository: the voice model (two SVCs and their PCAs) must stay under."""
+    size = default_model_path().stat().st_size
+    assert size < 5_000_000, f"voice model is {size / 1e6:.2f} MB"
+
+
 def test_model_file_is_checked(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_voice_model(tmp_path / "missing.skops")
