@@ -1,6 +1,8 @@
 """Per-face latency of the shipped face models on onnxruntime (1 thread), side by side in one process.
 
-Usage, from the repository root: python -m bench.bench_face_model [--models fer_cnn fer_mini_xception] [--repeats 300]
+Usage, from the repository root::
+
+    python -m bench.bench_face_model [--models fer_distilled fer_cnn fer_mini_xception] [--repeats 300]
 
 Each model is loaded through ``emotion.face.model.OnnxFaceModel`` (so the sidecar and checksum are checked) and run
 on random input of its own size at batch 1 and batch 16. The models take turns in short rounds, so a load that
@@ -30,7 +32,7 @@ def time_run(model: OnnxFaceModel, x: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["fer_cnn", "fer_mini_xception"])
+    parser.add_argument("--models", nargs="+", default=["fer_distilled", "fer_cnn", "fer_mini_xception"])
     parser.add_argument("--repeats", type=int, default=300, help="timed runs per model and batch size")
     args = parser.parse_args()
 

@@ -128,24 +128,24 @@ def augment(x: torch.Tensor, cfg: Config, gen: torch.Generator) -> torch.Tensor:
     jitter and random erasing of one rectangle.
 
     Args:
-        x: Faces (B, 1, 48, 48), float32 in 0..1.
+        x: Faces (B, 1, 48, 48), float32 in 0..1, on the device of ``gen``.
         cfg: Augmentation strengths.
         gen: Random generator.
 
     Returns:
         Augmented faces (B, 1, CROP, CROP) in 0..1.
     """
-    b = x.shape[0]
+    b, dev = x.shape[0], gen.device
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(b, generator=gen)
+        return lo + (hi - lo) * torch.rand(b, generator=gen, device=dev)
 
     angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
     scale = uniform(1 - cfg.scale, 1 + cfg.scale)
-    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(b, generator=gen, device=dev) < 0.5, -1.0, 1.0)
     # the output window covers CROP/SIZE of the face; the shift moves it within the face
     zoom = CROP / SIZE / scale
-    theta = torch.zeros(b, 2, 3)
+    theta = torch.zeros(b, 2, 3, device=dev)
     theta[:, 0, 0] = zoom * torch.cos(angle) * flip
     theta[:, 0, 1] = -zoom * torch.sin(angle)
     theta[:, 1, 0] = zoom * torch.sin(angle) * flip
@@ -165,13 +165,13 @@ def augment(x: torch.Tensor, cfg: Config, gen: torch.Generator) -> torch.Tensor:
     aspect = torch.exp(uniform(math.log(0.3), math.log(3.3)))
     eh = (area * aspect).sqrt().clamp(1, CROP)
     ew = (area / aspect).sqrt().clamp(1, CROP)
-    y0 = torch.rand(b, generator=gen) * (CROP - eh)
-    x0 = torch.rand(b, generator=gen) * (CROP - ew)
-    pos = torch.arange(CROP, dtype=torch.float32)
+    y0 = torch.rand(b, generator=gen, device=dev) * (CROP - eh)
+    x0 = torch.rand(b, generator=gen, device=dev) * (CROP - ew)
+    pos = torch.arange(CROP, dtype=torch.float32, device=dev)
     rows = (pos[None, :] >= y0[:, None]) & (pos[None, :] < (y0 + eh)[:, None])
     cols = (pos[None, :] >= x0[:, None]) & (pos[None, :] < (x0 + ew)[:, None])
-    mask = rows[:, :, None] & cols[:, None, :] & (torch.rand(b, generator=gen) < cfg.erase_p)[:, None, None]
-    noise = torch.rand(out.shape, generator=gen)
+    mask = rows[:, :, None] & cols[:, None, :] & (torch.rand(b, generator=gen, device=dev) < cfg.erase_p)[:, None, None]
+    noise = torch.rand(out.shape, generator=gen, device=dev)
     return torch.where(mask[:, None], noise, out)
 
 
@@ -279,13 +279,16 @@ def cutmix(
     Returns:
         The faces, the second labels, and the share of each face that kept its own label (1.0 when not mixed).
     """
-    if p <= 0 or float(torch.rand(1, generator=gen)) >= p:
+    if p <= 0 or float(torch.rand(1, generator=gen, device=gen.device)) >= p:
         return x, y, 1.0
     n, _, h, w = x.shape
-    perm = torch.randperm(n, generator=gen).to(x.device)
+    perm = torch.randperm(n, generator=gen, device=gen.device).to(x.device)
     lam = float(torch.distributions.Beta(1.0, 1.0).sample())
     ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
-    cy, cx = int(torch.randint(h, (1,), generator=gen)), int(torch.randint(w, (1,), generator=gen))
+    cy, cx = (
+        int(torch.randint(h, (1,), generator=gen, device=gen.device)),
+        int(torch.randint(w, (1,), generator=gen, device=gen.device)),
+    )
     y0, y1, x0, x1 = max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
     x = x.clone()
     x[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
@@ -621,8 +624,11 @@ def ship(net: FerCNN, record: dict[str, Any], args: argparse.Namespace) -> None:
         tdata = np.load(test)
         ty = tdata["labels"].astype(np.int64)
         tpred = onnx_scores(out, tdata["images"], SIZE, "zero1").argmax(1)
-        ours["test"] = {"n": len(ty), "acc": float(accuracy_score(ty, tpred)),
-                        "f1": float(f1_score(ty, tpred, average="macro"))}
+        ours["test"] = {
+            "n": len(ty),
+            "acc": float(accuracy_score(ty, tpred)),
+            "f1": float(f1_score(ty, tpred, average="macro")),
+        }
         print(f"FER2013 test (n={len(ty)}): accuracy {ours['test']['acc']:.4f} macro-F1 {ours['test']['f1']:.4f}")
     print(f"hold-out (n={len(y)}): accuracy {ours['acc']:.4f} macro-F1 {ours['f1']:.4f} (flip TTA {args.tta})")
     print(f"  without TTA: accuracy {ours['acc_no_tta']:.4f} macro-F1 {ours['f1_no_tta']:.4f}")
@@ -741,8 +747,12 @@ def write_model_card(
         markdown_table(
             ["name", "shape", "type", "meaning"],
             [
-                ["`face` (input)", "`(N, 48, 48, 1)`, N dynamic", "float32",
-                 "NHWC grayscale face in 0..1 (`pixel / 255`)"],
+                [
+                    "`face` (input)",
+                    "`(N, 48, 48, 1)`, N dynamic",
+                    "float32",
+                    "NHWC grayscale face in 0..1 (`pixel / 255`)",
+                ],
                 ["`scores` (output)", "`(N, 7)`", "float32", "softmax probabilities (each row adds up to 1)"],
             ],
         )

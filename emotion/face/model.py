@@ -18,7 +18,7 @@ from emotion.errors import ModelUnavailable
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 
-DEFAULT_FACE_MODEL = "fer_cnn"
+DEFAULT_FACE_MODEL = "fer_distilled"
 
 
 def onnx_session(path: Path, threads: int = 1):  # noqa: ANN201 - onnxruntime is imported lazily

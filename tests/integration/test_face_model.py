@@ -1,4 +1,4 @@
-"""The project's own face model, ``models/fer_cnn.onnx``, through the app's loader on real faces."""
+"""The project's own face models (the default ``models/fer_distilled.onnx``, ``fer_cnn``) through the app's loader."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emotion.face.detect import HaarDetector
-from emotion.face.model import OnnxFaceModel
+from emotion.face.model import DEFAULT_FACE_MODEL, OnnxFaceModel
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 from emotion.settings import models_dir
@@ -18,11 +18,13 @@ from tests.conftest import DATA, MEDIA, need
 pytestmark = [pytest.mark.needs_data]
 
 FER = DATA / "fer2013" / "train.npz"
+FER_TEST = DATA / "fer2013" / "test.npz"
+OWN_MODELS = ("fer_distilled", "fer_cnn")
 
 
 @pytest.fixture(scope="module")
 def model() -> OnnxFaceModel:
-    return OnnxFaceModel("fer_cnn")
+    return OnnxFaceModel(DEFAULT_FACE_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,15 @@ def portrait_scores(model: OnnxFaceModel, detector: HaarDetector, name: str) -> 
     return dict(zip(FACE_LABELS, probs.tolist()))
 
 
-def test_sidecar_describes_the_file(model):
-    meta = json.loads((models_dir() / "fer_cnn.json").read_text())
-    assert meta["sha256"] == sha256(models_dir() / "fer_cnn.onnx")
+def test_the_distilled_model_is_the_default():
+    assert DEFAULT_FACE_MODEL == "fer_distilled"
+
+
+@pytest.mark.parametrize("name", OWN_MODELS)
+def test_sidecar_describes_the_file(name):
+    model = OnnxFaceModel(name)
+    meta = json.loads((models_dir() / f"{name}.json").read_text())
+    assert meta["sha256"] == sha256(models_dir() / f"{name}.onnx")
     assert meta["input_size"] == 48 and meta["scale"] == "zero1"
     assert tuple(meta["labels"]) == FACE_LABELS
     assert 0.0 <= meta["margin"] <= 0.3
@@ -75,13 +83,13 @@ def test_posed_surprise_portrait_reads_surprise(model, detector):
     assert max(scores, key=scores.get) == "surprise"
 
 
-def test_posed_anger_portrait_scores_anger_above_the_other_portraits(model, detector):
-    # The closed-mouth posed anger reads as sad (so does fer_mini_xception's), so this asserts something weaker but
-    # real: a negative emotion on top, and far more anger than the happy or surprised portraits get.
+def test_posed_anger_portrait_reads_angry(model, detector):
+    # fer_cnn read this closed-mouth posed anger as sad; the distilled model reads it right on the Haar framing that
+    # FER2013's faces have (on BlazeFace's box, 12 px to the side, fear edges ahead: the card's limits say so)
     anger = portrait_scores(model, detector, "15-f13-anc-ph.jpg")
     happy = portrait_scores(model, detector, "0-f15-hao-ph.jpg")
     surprise = portrait_scores(model, detector, "0-f1-su-ph.jpg")
-    assert max(anger, key=anger.get) in {"angry", "sad", "fear", "disgust"}
+    assert max(anger, key=anger.get) == "angry"
     assert anger["angry"] > 2 * happy["angry"]
     assert anger["angry"] > 2 * surprise["angry"]
     assert anger["happy"] < 0.1
@@ -96,9 +104,29 @@ def test_accuracy_on_500_held_out_faces():
     # the hold-out that training/train_face.py never trains on, then a stratified 500 of it
     _, hold = train_test_split(np.arange(len(labels)), test_size=0.1, stratify=labels, random_state=42)
     sample, _ = train_test_split(hold, train_size=500, stratify=labels[hold], random_state=0)
-    model = OnnxFaceModel("fer_cnn")
+    model = OnnxFaceModel(DEFAULT_FACE_MODEL)
     pred = model.predict_proba(list(data["images"][sample])).argmax(axis=1)
-    assert (pred == labels[sample]).mean() > 0.6
+    assert (pred == labels[sample]).mean() > 0.65
+
+
+@pytest.mark.slow
+def test_the_default_reaches_0_70_on_the_test_split():
+    """FER2013's test split (6,898 faces no model trained or was selected on), through the app's loader.
+
+    The cards give 0.7051 / macro-F1 0.6896 for fer_distilled and 0.6674 / 0.6220 for fer_cnn; a shipped file that
+    drifts from them (a wrong graph, a bad half-precision conversion) fails here.
+    """
+    from sklearn.metrics import f1_score
+
+    data = np.load(need(FER_TEST))
+    faces, truth = list(data["images"]), data["labels"].astype(np.int64)
+    scores = {}
+    for name in OWN_MODELS:
+        pred = OnnxFaceModel(name).predict_proba(faces).argmax(axis=1)
+        scores[name] = ((pred == truth).mean(), f1_score(truth, pred, average="macro"))
+    assert scores["fer_distilled"][0] >= 0.70
+    assert scores["fer_distilled"][0] > scores["fer_cnn"][0] + 0.03
+    assert scores["fer_distilled"][1] > scores["fer_cnn"][1] + 0.05
 
 
 def test_a_model_name_is_never_a_path():
