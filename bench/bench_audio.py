@@ -65,7 +65,7 @@ def stages(path: Path, settings: Settings, model: object) -> dict[str, float]:
     feats = window_features(x, spans, model.feature_sets)
     t["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model.predict_proba(feats)
+    model.label_and_proba(feats)  # the SVC's vote and the calibrated probabilities, as process_signal reads them
     model.predict_arousal(feats)
     t["predict (emotion + arousal)"] = time.perf_counter() - t0
     t["n speech windows"] = len(spans)

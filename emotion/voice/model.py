@@ -204,7 +204,9 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         unit_norm: Scale each row of selected features to unit length, so the RBF kernel compares directions
             (cosine-like). An input far from all training data is then judged by the direction of its
             deviation instead of collapsing onto the class with the largest SVM bias.
-        smote: Oversample minority classes with SMOTE inside the pipeline (training folds only).
+        smote: Oversample minority classes with SMOTE inside the pipeline (training folds only). Off in the
+            shipped model (class weights only), and a model with SMOTE cannot be saved: its types are not in
+            :data:`TRUSTED_TYPES`.
         param_grid: Grid over the pipeline's step parameters (e.g. ``{"svc__C": [3, 10, 30]}``); None skips it.
         cv: Folds for the grid search and the calibration (grouped when ``fit`` gets ``groups``).
         feature_sets: The OpenSMILE sets the model reads (passed to :func:`extract_features`).
@@ -214,15 +216,21 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
             support vectors have this many values) at little cost in accuracy.
         calibration: ``CalibratedClassifierCV`` method: "sigmoid" (shipped: one sigmoid per class) or
             "temperature" (keeps the SVC's label, but its confidence did not separate right from wrong; see the card).
+        label: Where :meth:`predict` takes the label from: "svc" (shipped: the fitted SVC's own vote, uncalibrated)
+            or "calibrated" (the argmax of :meth:`predict_proba`, which the sigmoids can move; see the card).
         arousal: Also fit an arousal model: the same pipeline (same C and gamma), calibrated the same way, on the
             high/low arousal classes of :data:`AROUSAL` (see :meth:`predict_arousal`).
 
     Probabilities come from ``CalibratedClassifierCV(..., method="sigmoid", ensemble=False)``: sigmoids fitted on
     out-of-fold decision values, then one SVC fitted on all data (not the deprecated ``SVC(probability=True)``).
+    The label is that SVC's own vote (``label="svc"``); its confidence is the calibrated probability of that label
+    (:meth:`label_and_proba`), which may be below another class's when the sigmoids disagree with the vote.
     """
 
     calibration: str = "sigmoid"
     """Class default, so that a model saved before the option existed still reports it (``get_params``)."""
+    label: str = "calibrated"
+    """Class default: a model saved before the option existed labelled by its calibrated argmax."""
 
     def __init__(
         self,
@@ -232,7 +240,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         gamma: str | float = "scale",
         clip: float = 5.0,
         unit_norm: bool = False,
-        smote: bool = True,
+        smote: bool = False,
         param_grid: dict[str, list[Any]] | None = None,
         cv: int = 5,
         feature_sets: tuple[str, ...] = ("compare", "egemaps"),
@@ -241,6 +249,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         arousal: bool = False,
         components: int = 0,
         calibration: str = "sigmoid",
+        label: str = "svc",
     ) -> None:
         self.selector = selector
         self.k = k
@@ -257,10 +266,14 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         self.arousal = arousal
         self.components = components
         self.calibration = calibration
+        self.label = label
 
     def _pipeline(self, n_features: int, memory: str | None = None) -> Any:
-        from imblearn.over_sampling import SMOTE
-        from imblearn.pipeline import Pipeline
+        if self.smote:  # imblearn's Pipeline resamples training folds only
+            from imblearn.over_sampling import SMOTE
+            from imblearn.pipeline import Pipeline
+        else:  # scikit-learn's own: one type fewer in the saved file's allow-list
+            from sklearn.pipeline import Pipeline
 
         k = min(self.k, n_features)
         select: Any = {
@@ -322,6 +335,8 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         for model in fitted:
             for p in [model.estimator] + [c.estimator for c in model.calibrated_classifiers_]:
                 p.set_params(memory=None)
+            for part in model.calibrated_classifiers_:
+                part.estimator = compact(part.estimator)
         self.classes_ = self.model_.classes_
         return self
 
@@ -330,8 +345,26 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(np.asarray(X, dtype=np.float32))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Return the most probable label of each row."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """Return each row's label: the SVC's own vote (``label="svc"``) or the calibrated argmax."""
+        return self.label_and_proba(X)[0]
+
+    def label_and_proba(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return each row's label (see :meth:`predict`) and its calibrated class probabilities.
+
+        The confidence of a row is the calibrated probability of its label, ``proba[i, classes_ == label[i]]``,
+        not the largest probability of the row.
+        """
+        X = np.asarray(X, dtype=np.float32)
+        proba = self.model_.predict_proba(X)
+        if self.label != "svc":
+            return self.classes_[np.argmax(proba, axis=1)], proba
+        fitted = self.model_.calibrated_classifiers_[0].estimator  # ensemble=False: the pipeline fitted on all data
+        return np.asarray(fitted.predict(X)), proba
+
+    def confidence(self, labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        """Return the calibrated probability of each row's label (rows of :meth:`label_and_proba`)."""
+        column = {str(c): k for k, c in enumerate(self.classes_)}
+        return np.asarray(proba)[np.arange(len(labels)), [column[str(v)] for v in labels]]
 
     def predict_arousal(self, X: np.ndarray) -> np.ndarray | None:
         """Return each row's calibrated probability of high arousal (0 calm .. 1 activated).
@@ -351,6 +384,33 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         """
         weights = np.array([VALENCE.get(str(c), 0.0) for c in self.classes_])
         return np.asarray(proba) @ weights
+
+
+def compact(pipe: Any) -> Any:
+    """Return a fitted pipeline that computes the same values from only the columns its ANOVA selection keeps.
+
+    Dropping constant columns, scaling and clipping act on each column alone, so selecting the kept columns first
+    and then scaling and clipping them gives the very same numbers. The saved model then holds 1,000 scaling
+    values instead of 6,373 (and no variance table), a third of a megabyte less. Pipelines of another shape (no
+    :class:`TopF`, SMOTE) are returned as they are.
+
+    Args:
+        pipe: A fitted ``const -> scale -> clip -> select -> ...`` pipeline.
+    """
+    names = [name for name, _ in pipe.steps]
+    if names[:4] != ["const", "scale", "clip", "select"] or not isinstance(pipe.steps[3][1], TopF):
+        return pipe
+    const, scale, clip, select = (step for _, step in pipe.steps[:4])
+    cols = select.columns_
+    keep = TopF(k=len(cols))
+    keep.columns_ = const.get_support(indices=True)[cols]  # positions among the raw features
+    scaler = StandardScaler()
+    for name in ("mean_", "var_", "scale_"):
+        setattr(scaler, name, getattr(scale, name)[cols])
+    seen = scale.n_samples_seen_
+    scaler.n_samples_seen_ = seen[cols] if np.ndim(seen) else seen
+    scaler.n_features_in_ = len(cols)
+    return type(pipe)([("select", keep), ("scale", scaler), ("clip", clip), *pipe.steps[4:]])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -425,14 +485,14 @@ TRUSTED_TYPES = frozenset(
         "emotion.voice.model.Clip",
         "emotion.voice.model.TopF",
         "emotion.voice.model.VoiceEmotionClassifier",
-        "imblearn.over_sampling._smote.base.SMOTE",
-        "imblearn.pipeline.Pipeline",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
     }
 )
 """The only types, beyond skops' own defaults, that a voice model file may name: exactly the classes the shipped
-pipeline uses (``skops.io.get_untrusted_types`` of ``models/voice_svm.skops``, recorded in its sidecar). Never a
+pipeline uses (``skops.io.get_untrusted_types`` of ``models/voice_svm.skops``, recorded in its sidecar). SMOTE
+and imbalanced-learn's Pipeline left the list with the model that dropped SMOTE: versions retrained before then
+are refused, with a note, and the app serves the shipped model. Never a
 module prefix and never a function: skops calls what a file names while loading it, so a name such as a
 scikit-learn test helper would run code. A model that needs another type is refused when it is saved."""
 
@@ -450,22 +510,46 @@ def _untrusted(path: Path) -> list[str]:
 def _refuse_untrusted(path: Path) -> None:
     bad = sorted(set(_untrusted(path)) - TRUSTED_TYPES)
     if bad:
+        why = (
+            " (it was trained with SMOTE by an earlier version; retrain the voice model)"
+            if any(name.startswith("imblearn.") for name in bad)
+            else ""
+        )
+        names = ", ".join(bad)
         raise ModelError(
-            f"voice model {path.name} names {', '.join(bad)}, outside the voice model's allow-list; not loading it"
+            f"voice model {path.name} names {names}, outside the voice model's allow-list; not loading it{why}"
         )
 
 
+def _svcs(model: Any) -> list[SVC]:
+    """The fitted SVCs of a voice model (emotion and arousal), the last step of each calibrated pipeline."""
+    out = []
+    for calibrated in (getattr(model, "model_", None), getattr(model, "arousal_model_", None)):
+        for part in getattr(calibrated, "calibrated_classifiers_", []):
+            last = part.estimator.steps[-1][1] if hasattr(part.estimator, "steps") else None
+            if isinstance(last, SVC):
+                out.append(last)
+    return out
+
+
 def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
-    """Write a fitted model with skops (no pickle), compressed.
+    """Write a fitted model with skops (no pickle), compressed, its support vectors stored as float32.
+
+    The support vectors are most of the file; :func:`load_voice_model` casts them back to float64 (libsvm's type).
+    They are the PCA's float32 outputs, so the stored values lose nothing; ``model`` itself is left untouched.
 
     Raises:
         ModelError: The model holds a type outside :data:`TRUSTED_TYPES`, so it could never be loaded.
     """
+    import copy
     import zipfile
 
     import skops.io as sio
 
-    sio.dump(model, Path(path), compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    compact = copy.deepcopy(model)  # the caller's model may be serving other threads: never change it in place
+    for svc in _svcs(compact):
+        svc.support_vectors_ = svc.support_vectors_.astype(np.float32)
+    sio.dump(compact, Path(path), compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     _refuse_untrusted(Path(path))
 
 
@@ -542,6 +626,8 @@ def load_voice_model(path: str | Path | None = None, sha256: str | None = None) 
         raise ModelError(f"voice model {path.name} could not be read ({type(exc).__name__})") from None
     if not isinstance(model, VoiceEmotionClassifier) or not hasattr(model, "model_"):
         raise ModelError(f"{path.name} is not a fitted voice emotion model")
+    for svc in _svcs(model):  # stored as float32 (see dump_voice_model); libsvm reads float64
+        svc.support_vectors_ = np.ascontiguousarray(svc.support_vectors_, dtype=np.float64)
     _cache.clear()
     _cache[key] = model
     return model

@@ -286,14 +286,18 @@ def process_signal(
             notes += [message] if message else []
         sets = tuple(getattr(model, "feature_sets", ("compare",)))
         features = window_features(x, [spans[i] for i in idx], sets)
-        proba = model.predict_proba(features)
+        if hasattr(model, "label_and_proba"):  # the label the model gives, and the calibrated probabilities
+            labels, proba = model.label_and_proba(features)
+        else:
+            proba = model.predict_proba(features)
+            labels = np.asarray(model.classes_)[np.argmax(proba, axis=1)]
         classes = [str(c) for c in model.classes_]
         arousal = model.predict_arousal(features) if hasattr(model, "predict_arousal") else None
         valence = model.valence(proba) if hasattr(model, "valence") else None
         order = sorted(range(len(classes)), key=lambda k: voice_order(classes[k]))
         for n, (i, p, row) in enumerate(zip(idx, proba, features)):
             scores = rounded([classes[k] for k in order], p[order])
-            top = max(scores, key=scores.__getitem__)
+            top = str(labels[n])  # its confidence is the calibrated probability of this label, not the row's max
             segments[i] = Segment(
                 spans[i][0],
                 spans[i][1],

@@ -65,8 +65,8 @@ def truth(clip: Path) -> str:
 def clip_accuracy(clips: list[Path], models: Models) -> float:
     """Accuracy of the serving voice model on whole clips, through the public analysis API.
 
-    Each clip is one window; its top label counts, sure or not, against the 7 classes the model reads ("calm" is
-    "neutral").
+    Each clip is one window; its label (the model's own vote) counts, sure or not, against the 7 classes the model
+    reads ("calm" is "neutral").
     """
     results = [analyze_file(c, ONE_WINDOW, models) for c in clips]
     tops = [next((s.emotion for s in r.audio.segments if s.speech), None) for r in results]

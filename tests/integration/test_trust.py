@@ -97,6 +97,33 @@ def test_the_voice_allow_list_is_exactly_the_shipped_models_classes():
         assert inspect.isclass(getattr(importlib.import_module(module), attr)), f"{name} is not a class"
 
 
+def test_a_version_retrained_with_smote_is_refused_with_a_note_and_the_shipped_model_serves(tmp_path):
+    """Versions retrained before SMOTE left the pipeline name imbalanced-learn's types: refused, never a traceback."""
+    import skops.io as sio
+    import soundfile as sf
+
+    from emotion.voice.model import VoiceEmotionClassifier
+    from emotion.voice.process import process_signal
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(70, 40)).astype(np.float32)
+    y = np.repeat(["angry", "disgust", "fearful", "happy", "neutral", "sad", "surprised"], 10)
+    old = VoiceEmotionClassifier(smote=True, k=20, cv=2, feature_sets=("compare",)).fit(X, y)
+    registry = Registry("voice")
+    version = registry.add(lambda p: sio.dump(old, p), {}, {}, ".skops", promote=True)  # as the old app saved it
+    saved = registry.folder / f"{version}.skops"
+    assert "imblearn.over_sampling._smote.base.SMOTE" in sio.get_untrusted_types(file=saved)
+    model, serving, note = load_active_voice_model()
+    assert serving == BASE and version in (note or "") and "SMOTE" in (note or "") and "allow-list" in (note or "")
+    assert not model.smote and model.predict(np.zeros((1, model.model_.n_features_in_), np.float32)).shape == (1,)
+
+    clip = sorted((ravdess_dir() / "Actor_24").glob("03-01-05-*.flac"))[0]  # through the analysis, as the app runs
+    x, sr = sf.read(clip, dtype="float32")
+    result = process_signal(x, sr)
+    assert result.model_version == BASE and "SMOTE" in (result.note or "")
+    assert result.summary["n_speech_segments"] >= 1
+
+
 def test_a_damaged_voice_file_or_sidecar_is_refused_with_a_message(tmp_path):
     garbage = tmp_path / "garbage.skops"
     garbage.write_bytes(os.urandom(4000))
