@@ -62,7 +62,7 @@ def stages(path: Path, settings: Settings, model: object) -> dict[str, float]:
     spans = [span for span, ok in zip(all_spans, speech_windows(x, all_spans, speech_frames(x))) if ok]
     t["speech detection"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    feats = window_features(x, spans, model.feature_sets)
+    feats = window_features(x, spans, model.feature_sets, model.trim)
     t["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.label_and_proba(feats)  # the SVC's vote and the calibrated probabilities, as process_signal reads them
@@ -132,7 +132,7 @@ def retrain() -> dict:
     from training import train_audio
 
     try:
-        d = corpora.load_both("norm", train_audio.FINAL["feature_sets"])
+        d = corpora.load_both(corpora.variant_of(train_audio.FINAL["trim"]), train_audio.FINAL["feature_sets"])
     except FileNotFoundError as exc:
         print(f"retrain: {exc}")
         return {"retrain_s": None, "retrain_note": str(exc)}

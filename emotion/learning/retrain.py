@@ -144,7 +144,8 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
 
     params = _voice_params()
     try:
-        base = corpora.load_both("norm", tuple(params["feature_sets"]), progress=extracting)
+        variant = corpora.variant_of(params.get("trim", False))  # the features the shipped model was trained on
+        base = corpora.load_both(variant, tuple(params["feature_sets"]), progress=extracting)
     except FileNotFoundError as exc:
         raise RetrainError(f"{exc}; the voice retrain needs the RAVDESS and TESS folders of the shared data") from None
     X_base = base["X"]

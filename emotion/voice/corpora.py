@@ -26,10 +26,12 @@ from emotion.voice.model import extract_features, feature_names
 
 FEATURE_VERSION = "1"
 VARIANTS = {
-    "norm": (("compare", "egemaps"), True),  # loudness-normalised: what the shipped model reads
-    "raw": (("compare", "egemaps"), False),  # as recorded: ablation only
-    "aug": (("compare", "egemaps"), True),  # one randomly degraded copy of each clip (see emotion.voice.augment)
+    "trim": (("compare", "egemaps"), True, True),  # quiet lead-in and tail cut, loudness-normalised: the shipped model
+    "norm": (("compare", "egemaps"), True, False),  # loudness-normalised whole clips: models before trimming
+    "raw": (("compare", "egemaps"), False, False),  # as recorded: ablation only
+    "aug": (("compare", "egemaps"), True, False),  # one randomly degraded copy of each clip (emotion.voice.augment)
 }
+"""Feature variants: (OpenSMILE sets, loudness-normalised, silence-trimmed)."""
 AUGMENTED = {"aug": 1}
 """Variants that degrade each clip first, with their seed (mixed with the clip's name, so a copy is reproducible)."""
 HELD_OUT_ACTOR = 24
@@ -100,12 +102,17 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
 
 def _extract_one(args: tuple[str, str, str]) -> np.ndarray:
     path, variant, name = args
-    sets, normalise = VARIANTS[variant]
+    sets, normalise, trim = VARIANTS[variant]
     x, sr = read(path)
     if variant in AUGMENTED:
         seed = int(hashlib.sha256(f"{AUGMENTED[variant]}:{name}".encode()).hexdigest()[:8], 16)
         x = augment(x, sr, np.random.default_rng(seed))
-    return extract_features(x, sr, sets, normalise)
+    return extract_features(x, sr, sets, normalise, trim)
+
+
+def variant_of(trim: bool) -> str:
+    """The feature variant of a voice model's ``trim`` flag: "trim" (trained on trimmed clips) or "norm"."""
+    return "trim" if trim else "norm"
 
 
 def _cache_of(data: Path | None, variant: str, corpus: str) -> tuple[Path, Path, list[Path]]:
@@ -118,14 +125,14 @@ def _cache_of(data: Path | None, variant: str, corpus: str) -> tuple[Path, Path,
     return settings.cache_dir() / f"{corpus}_{variant}_{key}.npz", data, clips
 
 
-def cached(corpus: str, variant: str = "norm", data: Path | None = None) -> bool:
+def cached(corpus: str, variant: str = "trim", data: Path | None = None) -> bool:
     """Whether a corpus's features are already in the cache (so :func:`load_features` extracts nothing)."""
     return _cache_of(data, variant, corpus)[0].exists()
 
 
 def load_features(
     data: Path | None = None,
-    variant: str = "norm",
+    variant: str = "trim",
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     corpus: str = "ravdess",
@@ -177,7 +184,7 @@ def columns(d: dict[str, np.ndarray], sets: tuple[str, ...]) -> np.ndarray:
 
 
 def load_both(
-    variant: str = "norm",
+    variant: str = "trim",
     sets: tuple[str, ...] = ("compare",),
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:

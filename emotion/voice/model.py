@@ -127,7 +127,11 @@ def feature_names(feature_sets: tuple[str, ...] = ("compare",)) -> list[str]:
 
 
 def extract_features(
-    signal: np.ndarray, sr: int = SR, feature_sets: tuple[str, ...] = ("compare",), normalise: bool = True
+    signal: np.ndarray,
+    sr: int = SR,
+    feature_sets: tuple[str, ...] = ("compare",),
+    normalise: bool = True,
+    trim: bool = False,
 ) -> np.ndarray:
     """Return OpenSMILE functionals of one signal.
 
@@ -136,10 +140,16 @@ def extract_features(
         sr: Sampling rate in Hz (16000 expected).
         feature_sets: Any of "compare" (ComParE_2016, 6373 values) and "egemaps" (eGeMAPSv02, 88 values).
         normalise: Loudness-normalise the signal first (what the shipped model expects).
+        trim: Cut the quiet lead-in and tail first (:func:`emotion.voice.vad.trim`; what models with
+            ``trim=True``, the shipped one included, were trained on).
 
     Returns:
         A float32 vector, the sets concatenated in the given order.
     """
+    if trim:
+        from emotion.voice import vad  # vad imports this module
+
+        signal = vad.trim(np.asarray(signal, dtype=np.float32), sr)
     x = normalise_loudness(signal, sr) if normalise else np.clip(signal, -1.0, 32767 / 32768).astype(np.float32)
     parts = []
     for name in feature_sets:
@@ -220,6 +230,9 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
             or "calibrated" (the argmax of :meth:`predict_proba`, which the sigmoids can move; see the card).
         arousal: Also fit an arousal model: the same pipeline (same C and gamma), calibrated the same way, on the
             high/low arousal classes of :data:`AROUSAL` (see :meth:`predict_arousal`).
+        trim: The features this model reads come from signals whose quiet lead-in and tail were cut
+            (:func:`extract_features` with ``trim=True``). Nothing in the fit changes; the analysis reads it to
+            extract each window's features the same way as the training clips.
 
     Probabilities come from ``CalibratedClassifierCV(..., method="sigmoid", ensemble=False)``: sigmoids fitted on
     out-of-fold decision values, then one SVC fitted on all data (not the deprecated ``SVC(probability=True)``).
@@ -231,6 +244,8 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
     """Class default, so that a model saved before the option existed still reports it (``get_params``)."""
     label: str = "calibrated"
     """Class default: a model saved before the option existed labelled by its calibrated argmax."""
+    trim: bool = False
+    """Class default: a model saved before the option existed was trained on whole clips."""
 
     def __init__(
         self,
@@ -250,6 +265,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         components: int = 0,
         calibration: str = "sigmoid",
         label: str = "svc",
+        trim: bool = False,
     ) -> None:
         self.selector = selector
         self.k = k
@@ -267,6 +283,7 @@ class VoiceEmotionClassifier(ClassifierMixin, BaseEstimator):
         self.components = components
         self.calibration = calibration
         self.label = label
+        self.trim = trim
 
     def _pipeline(self, n_features: int, memory: str | None = None) -> Any:
         if self.smote:  # imblearn's Pipeline resamples training folds only
@@ -521,15 +538,18 @@ def _refuse_untrusted(path: Path) -> None:
         )
 
 
-def _svcs(model: Any) -> list[SVC]:
-    """The fitted SVCs of a voice model (emotion and arousal), the last step of each calibrated pipeline."""
+def _steps(model: Any, kind: type) -> list[Any]:
+    """The fitted steps of one type in a voice model's calibrated pipelines (emotion and arousal)."""
     out = []
     for calibrated in (getattr(model, "model_", None), getattr(model, "arousal_model_", None)):
         for part in getattr(calibrated, "calibrated_classifiers_", []):
-            last = part.estimator.steps[-1][1] if hasattr(part.estimator, "steps") else None
-            if isinstance(last, SVC):
-                out.append(last)
+            out += [step for _, step in getattr(part.estimator, "steps", []) if isinstance(step, kind)]
     return out
+
+
+def _svcs(model: Any) -> list[SVC]:
+    """The fitted SVCs of a voice model (emotion and arousal), the last step of each calibrated pipeline."""
+    return _steps(model, SVC)
 
 
 def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
@@ -537,6 +557,7 @@ def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
 
     The support vectors are most of the file; :func:`load_voice_model` casts them back to float64 (libsvm's type).
     They are the PCA's float32 outputs, so the stored values lose nothing; ``model`` itself is left untouched.
+    (Storing them, or the PCA axes, as float16 moved a calibrated probability by 0.12-0.16 on one clip: not done.)
 
     Raises:
         ModelError: The model holds a type outside :data:`TRUSTED_TYPES`, so it could never be loaded.

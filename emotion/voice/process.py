@@ -285,7 +285,7 @@ def process_signal(
             model, version, message = load_active_voice_model()
             notes += [message] if message else []
         sets = tuple(getattr(model, "feature_sets", ("compare",)))
-        features = window_features(x, [spans[i] for i in idx], sets)
+        features = window_features(x, [spans[i] for i in idx], sets, trim=bool(getattr(model, "trim", False)))
         if hasattr(model, "label_and_proba"):  # the label the model gives, and the calibrated probabilities
             labels, proba = model.label_and_proba(features)
         else:
@@ -317,13 +317,18 @@ def process_signal(
     return AudioResult(segments=segments, summary=summary, note="; ".join(notes) or None, model_version=version)
 
 
-def window_features(signal: np.ndarray, spans: list[tuple[float, float]], feature_sets: tuple[str, ...]) -> np.ndarray:
+def window_features(
+    signal: np.ndarray, spans: list[tuple[float, float]], feature_sets: tuple[str, ...], trim: bool = False
+) -> np.ndarray:
     """Return the features of each (start, end) window of a 16 kHz signal, one row per window.
 
-    Each window is loudness-normalised and analysed on its own, exactly like a training clip. (Running windows in
-    two threads gave no speed-up in the benchmark, so they run one after the other.)
+    Each window is (with ``trim``, the model's own flag) cut to its loud part, loudness-normalised and analysed on
+    its own, exactly like a training clip. (Running windows in two threads gave no speed-up in the benchmark, so
+    they run one after the other.)
     """
-    return np.vstack([extract_features(signal[int(s * SR) : int(e * SR)], SR, feature_sets) for s, e in spans])
+    return np.vstack(
+        [extract_features(signal[int(s * SR) : int(e * SR)], SR, feature_sets, trim=trim) for s, e in spans]
+    )
 
 
 def process_file(

@@ -56,6 +56,27 @@ def energy_frames(signal: np.ndarray, sr: int = SR) -> np.ndarray:
     return (db > ABS_DB) & (db > peak - REL_DB) & (db > floor + FLOOR_DB)
 
 
+TRIM_MARGIN = 0.15
+"""Seconds of sound kept before the first and after the last loud frame by :func:`trim`."""
+
+
+def trim(signal: np.ndarray, sr: int = SR, margin: float = TRIM_MARGIN) -> np.ndarray:
+    """Cut the quiet lead-in and tail of a signal, keeping ``margin`` seconds around its loud frames.
+
+    OpenSMILE's functionals average over the whole signal, so the share of silence around the speech moves many of
+    them: a model trained on padded clips read tightly cut speech, and continuous speech, as another emotion (see the
+    voice model card). Trimming both the training clips and every analysed window makes the features depend on the
+    speech, not on how much silence surrounds it. A signal with no loud frame is returned unchanged.
+    """
+    active = energy_frames(signal, sr)
+    if not active.any():
+        return signal
+    loud = np.flatnonzero(active)
+    start = max(0, int((loud[0] * HOP - margin) * sr))
+    end = min(len(signal), int(((loud[-1] + 1) * HOP + margin) * sr))
+    return signal[start:end]
+
+
 def spectrum(signal: np.ndarray, sr: int = SR) -> np.ndarray:
     """Return the power spectrum of 32 ms Hann frames every 10 ms (frames x 257 bins at 16 kHz)."""
     n, h = 512, int(HOP * sr)
