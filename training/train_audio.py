@@ -84,7 +84,7 @@ def results_dir() -> Path:
 # Data
 
 
-def both(variant: str = "", sets: tuple[str, ...] = FINAL["feature_sets"]) -> dict[str, np.ndarray]:
+def both(variant: str | None = None, sets: tuple[str, ...] = FINAL["feature_sets"]) -> dict[str, np.ndarray]:
     """Return both corpora's features in one table (see :func:`emotion.voice.corpora.load_both`)."""
     return corpora.load_both(variant or corpora.variant_of(FINAL["trim"]), sets)
 
@@ -429,19 +429,16 @@ def study_trim() -> list[dict[str, Any]]:
         *[(f"trimmed clips, ANOVA k={k}{' (shipped)' if k == FINAL['k'] else ''}", (cut,), cut, k) for k in K_SCAN],
     ]
 
+    def run(k: int, train: tuple, rows: np.ndarray, test: dict[str, np.ndarray], te: np.ndarray) -> np.ndarray:
+        model = bare(selector="anova", k=k, clip=3.0, components=300, smote=False, C=3.0)()
+        X = np.vstack([t["X"][rows] for t in train])
+        return model.fit(X, np.concatenate([y[rows]] * len(train))).predict(test["X"][te])
+
     out = []
     for name, train, test, k in runs:
-        make = bare(selector="anova", k=k, clip=3.0, components=300, smote=False, C=3.0)
-
-        def run(train: tuple, rows: np.ndarray, test: dict[str, np.ndarray], te: np.ndarray, make: Any = make):
-            X = np.vstack([t["X"][rows] for t in train])
-            return make().fit(X, np.concatenate([y[rows]] * len(train))).predict(test["X"][te])
-
         pred = np.empty_like(y)
         for tr, te in GroupKFold(n_splits=CV_FOLDS).split(y, y, group):
-            rows = np.zeros(len(y), bool)
-            rows[tr] = True
-            pred[te] = run(train, rows, test, te)
+            pred[te] = run(k, train, np.isin(np.arange(len(y)), tr), test, te)
         rav = corpus == "ravdess"
         row = {
             "variant": name,
@@ -451,7 +448,7 @@ def study_trim() -> list[dict[str, Any]]:
         }
         for src, dst in (("ravdess", "tess"), ("tess", "ravdess")):
             te = corpus == dst
-            row[f"{src[0]}2{dst[0]}"] = round(float(accuracy_score(y[te], run(train, corpus == src, test, te))), 3)
+            row[f"{src[0]}2{dst[0]}"] = round(float(accuracy_score(y[te], run(k, train, corpus == src, test, te))), 3)
         row["mean"] = round((row["r2t"] + row["t2r"]) / 2, 3)
         out.append(row)
         print(row, flush=True)
@@ -523,6 +520,18 @@ def _table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> str:
 def _load(name: str) -> Any:
     path = results_dir() / name
     return json.loads(path.read_text()) if path.exists() else None
+
+
+SPEAKER_COLUMNS = [
+    ("variant", "variant"),
+    ("g_rav", "RAVDESS speaker-independent acc"),
+    ("g_all", "grouped acc, both corpora"),
+    ("g_tess", "grouped acc, TESS"),
+    ("r2t", "RAVDESS->TESS acc"),
+    ("t2r", "TESS->RAVDESS acc"),
+    ("mean", "cross-corpus mean"),
+]
+"""Columns of the studies scored both speaker-grouped and across corpora."""
 
 
 def write_voice_card(path: Path) -> Path:
@@ -602,75 +611,10 @@ def write_voice_card(path: Path) -> Path:
                 ],
             )
         )
-    trim_rows = _load("study_trim.json")
-    if trim_rows:
-        sections["Silence around the speech"] = (
-            CARD_TRIM
-            + "\n\n"
-            + _table(
-                trim_rows,
-                [
-                    ("variant", "variant"),
-                    ("g_rav", "RAVDESS speaker-independent acc"),
-                    ("g_all", "grouped acc, both corpora"),
-                    ("g_tess", "grouped acc, TESS"),
-                    ("r2t", "RAVDESS->TESS acc"),
-                    ("t2r", "TESS->RAVDESS acc"),
-                    ("mean", "cross-corpus mean"),
-                ],
-            )
-        )
-    study_rows = _load("study.json")
-    if study_rows:
-        sections["What was tried (cross-corpus, bare pipelines: no calibration)"] = (
-            CARD_STUDY
-            + "\n\n"
-            + _table(
-                study_rows,
-                [
-                    ("variant", "variant"),
-                    ("r2t", "RAVDESS->TESS acc"),
-                    ("r2t_f1", "macro-F1"),
-                    ("t2r", "TESS->RAVDESS acc"),
-                    ("t2r_f1", "macro-F1"),
-                    ("mean", "mean acc"),
-                    ("r2t_classes", "classes predicted on TESS"),
-                ],
-            )
-        )
-    speaker_rows = _load("study_speakers.json")
-    if speaker_rows:
-        sections["What was tried for speaker-independent accuracy (grouped by speaker and cross-corpus)"] = (
-            CARD_STUDY_SPEAKERS
-            + "\n\n"
-            + _table(
-                speaker_rows,
-                [
-                    ("variant", "variant"),
-                    ("g_rav", "RAVDESS speaker-independent acc"),
-                    ("g_all", "grouped acc, both corpora"),
-                    ("g_tess", "grouped acc, TESS"),
-                    ("r2t", "RAVDESS->TESS acc"),
-                    ("t2r", "TESS->RAVDESS acc"),
-                    ("mean", "cross-corpus mean"),
-                ],
-            )
-        )
-    vad_rows = _load("vad.json")
-    if vad_rows:
-        sections["Speech detection (voice activity)"] = (
-            CARD_VAD
-            + "\n\n"
-            + _table(
-                vad_rows,
-                [
-                    ("kind", "clips (3 s each)"),
-                    ("n", "clips"),
-                    ("energy", "speech by energy alone"),
-                    ("shipped", "speech by energy + spectral cues"),
-                ],
-            )
-        )
+    for name, title, text, cols in STUDY_SECTIONS:
+        found = _load(name)
+        if found:
+            sections[title] = text + "\n\n" + _table(found, cols)
     checks = _load("checks.json")
     if checks:
         sections["Checks on audio that is not RAVDESS or TESS (shipped model, public API)"] = (
@@ -872,6 +816,43 @@ CARD_RETRAIN = """\
 From the repository root: `.venv/bin/python -m training.train_audio` (features are cached in the cache folder,
 `emotion.settings.cache_dir()`; TESS and RAVDESS extraction takes a few minutes each the first time). `--study`
 re-scores the variants, `--vad` the speech detection, `--checks` the espeak-ng and media checks."""
+
+
+STUDY_SECTIONS = [
+    ("study_trim.json", "Silence around the speech", CARD_TRIM, SPEAKER_COLUMNS),
+    (
+        "study.json",
+        "What was tried (cross-corpus, bare pipelines: no calibration)",
+        CARD_STUDY,
+        [
+            ("variant", "variant"),
+            ("r2t", "RAVDESS->TESS acc"),
+            ("r2t_f1", "macro-F1"),
+            ("t2r", "TESS->RAVDESS acc"),
+            ("t2r_f1", "macro-F1"),
+            ("mean", "mean acc"),
+            ("r2t_classes", "classes predicted on TESS"),
+        ],
+    ),
+    (
+        "study_speakers.json",
+        "What was tried for speaker-independent accuracy (grouped by speaker and cross-corpus)",
+        CARD_STUDY_SPEAKERS,
+        SPEAKER_COLUMNS,
+    ),
+    (
+        "vad.json",
+        "Speech detection (voice activity)",
+        CARD_VAD,
+        [
+            ("kind", "clips (3 s each)"),
+            ("n", "clips"),
+            ("energy", "speech by energy alone"),
+            ("shipped", "speech by energy + spectral cues"),
+        ],
+    ),
+]
+"""The card sections read from cached study results: (file in the results dir, title, text, table columns)."""
 
 
 def vad_figures(seed: int = 1) -> list[dict[str, Any]]:

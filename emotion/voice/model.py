@@ -538,18 +538,15 @@ def _refuse_untrusted(path: Path) -> None:
         )
 
 
-def _steps(model: Any, kind: type) -> list[Any]:
-    """The fitted steps of one type in a voice model's calibrated pipelines (emotion and arousal)."""
+def _svcs(model: Any) -> list[SVC]:
+    """The fitted SVCs of a voice model (emotion and arousal), the last step of each calibrated pipeline."""
     out = []
     for calibrated in (getattr(model, "model_", None), getattr(model, "arousal_model_", None)):
         for part in getattr(calibrated, "calibrated_classifiers_", []):
-            out += [step for _, step in getattr(part.estimator, "steps", []) if isinstance(step, kind)]
+            last = part.estimator.steps[-1][1] if hasattr(part.estimator, "steps") else None
+            if isinstance(last, SVC):
+                out.append(last)
     return out
-
-
-def _svcs(model: Any) -> list[SVC]:
-    """The fitted SVCs of a voice model (emotion and arousal), the last step of each calibrated pipeline."""
-    return _steps(model, SVC)
 
 
 def dump_voice_model(model: VoiceEmotionClassifier, path: str | Path) -> None:
