@@ -11,9 +11,9 @@ calm/neutral split learnt from one corpus does not carry to another.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import time
 from collections.abc import Callable
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +159,9 @@ def load_features(
     t0 = time.perf_counter()
     print(f"extracting {VARIANTS[variant][0]} ({variant}) from {len(clips)} clips with {workers} processes ...")
     rows = []
-    with Pool(workers) as pool:
+    # spawn, never fork: the caller may run PyAV, onnxruntime or Dask threads, and a forked child inherits their
+    # locks held (a worker once deadlocked freeing an inherited FFmpeg filter graph)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         for row in pool.imap(_extract_one, [(str(c), variant, r) for c, r in zip(clips, rel)], chunksize=8):
             rows.append(row)
             if progress and (len(rows) % 16 == 0 or len(rows) == len(clips)):

@@ -259,13 +259,32 @@ def test_a_stopped_or_killed_voice_retrain_leaves_no_work_files(private_data_dir
 
 @pytest.mark.slow
 def test_extracting_the_ravdess_features_reports_its_progress(tmp_path, monkeypatch):
+    """Extraction runs from a process that already decodes with PyAV's threads and runs a Dask client's threads.
+
+    Issue 23: the fork-based pool once deadlocked here in CI, its children freeing an FFmpeg filter graph inherited
+    from the threaded parent. The pool must be spawned: conftest's guard fails any fork made while threads run.
+    """
+    import av
+    from distributed import Client
+
     clips = sorted(need(ravdess_dir() / "Actor_01").glob("03-01-*.flac"))[:17]
     (tmp_path / "ravdess" / "Actor_01").mkdir(parents=True)
     for clip in clips:
         os.symlink(clip, tmp_path / "ravdess" / "Actor_01" / clip.name)
     monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
     calls: list[tuple[int, int]] = []
-    out = corpora.load_features(tmp_path / "ravdess", progress=lambda done, total: calls.append((done, total)))
+    with av.open(str(need(DATA / "media" / "single_face.mp4"))) as video, Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
+        stream = video.streams.video[0]
+        stream.thread_type = "AUTO"
+        graph = av.filter.Graph()  # a live filter graph, as the analysis keeps while it decodes
+        graph.link_nodes(graph.add_buffer(template=stream), graph.add("scale", "64:48"), graph.add("buffersink"))
+        graph.configure()
+        frames = [f for _, f in zip(range(8), video.decode(stream))]
+        assert frames and client.submit(sum, [1, 2]).result(timeout=60) == 3
+        assert len(os.listdir("/proc/self/task")) > 2  # decoder, Dask and event-loop threads are running
+        out = corpora.load_features(tmp_path / "ravdess", progress=lambda done, total: calls.append((done, total)))
     assert calls == [(16, 17), (17, 17)] and out["X"].shape[0] == 17
     calls.clear()
     corpora.load_features(tmp_path / "ravdess", progress=lambda done, total: calls.append((done, total)))
