@@ -3,11 +3,23 @@
 Tiers (pytest markers, see pyproject.toml): ``slow`` (over a few seconds: model training, long media, the app),
 ``browser`` (a real Chromium), ``needs_data`` (reads the shared corpora; skipped with a reason when absent).
 A developer's ``pytest -m "not slow"`` runs in under a minute; CI runs everything.
+
+Two guards hold for every test (issue 23):
+- **A time limit.** pytest-timeout fails a test that runs over its limit (``timeout`` in pyproject.toml, 10 min, or
+  its own ``@pytest.mark.timeout``) and prints the stacks of all threads. A test stuck in C code, where that signal
+  cannot land, is caught by a watchdog one minute later that prints every thread's stack and ends the run, so a
+  hang costs minutes, never the whole CI budget.
+- **No fork after threads.** A fork (``os.fork``, a ``fork`` multiprocessing context) while the process has more
+  than one thread fails the test that did it: the child inherits locks held by threads that do not exist in it.
+  ``subprocess`` (fork + exec at once) and ``spawn`` / ``forkserver`` pools are fine.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -20,6 +32,60 @@ MEDIA = DATA / "media"
 # Rebuildable caches (the RAVDESS features) are shared by every test and kept between runs, while each test gets
 # its own data dir: fixed here, before any test moves the data dir, and inherited by the CLI and app subprocesses.
 os.environ.setdefault("EMOTION_CACHE_DIR", str(settings.cache_dir()))
+
+
+WATCHDOG_GRACE_S = 60
+"""How long after a test's time limit the watchdog ends a run whose test the limit's signal could not stop."""
+_FORKS: list[str] = []
+
+
+def _threads() -> int:
+    """Threads of this process, native ones included (onnxruntime, FFmpeg and BLAS pools are not in ``threading``)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _note_fork() -> None:
+    if _threads() > 1:
+        _FORKS.append(f"forked with {_threads()} threads:\n" + "".join(traceback.format_stack(limit=16)))
+
+
+os.register_at_fork(before=_note_fork)
+
+
+@pytest.fixture(autouse=True)
+def no_fork_after_threads():
+    """Fail a test that forked this process while it had threads (see the module docstring)."""
+    _FORKS.clear()
+    yield
+    if _FORKS:
+        found = _FORKS[0]
+        _FORKS.clear()
+        pytest.fail(f"a process with threads was forked; use a spawn context or subprocess: {found}")
+
+
+def _limit(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("timeout")
+    if mark and (mark.args or "timeout" in mark.kwargs):
+        return float(mark.args[0] if mark.args else mark.kwargs["timeout"])
+    return float(item.config.getini("timeout") or 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Arm the C-level watchdog for the test's setup, call and teardown."""
+    limit = _limit(item)
+    if limit > 0:
+        faulthandler.dump_traceback_later(limit + WATCHDOG_GRACE_S, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        if limit > 0:
+            faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)
