@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_support import MEDIA, ROOT, voice_error
+from tests.browser_tools import RERUN_MS, select_cell, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.needs_data]
 
@@ -111,7 +112,7 @@ def test_upload_video_in_browser(app_url, tmp_path):
             if not voice_ready:  # the voice path cannot run here yet: analyse the faces only
                 page.get_by_text("Model", exact=True).click()
                 page.get_by_text("Analyse the voice", exact=True).click()
-                page.wait_for_timeout(500)
+                settle(page)
             page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(video))
             start = page.get_by_role("button", name="Analyse 1 file")
             expect(start).to_be_enabled(timeout=15_000)
@@ -134,6 +135,10 @@ def test_upload_video_in_browser(app_url, tmp_path):
         finally:
             context.close()
     assert shot.stat().st_size > 10_000
+
+
+CORRECT, DISCARD = 6, 9
+"""The Review grid's columns: id, face, file, at (s), predicted, confidence, correct, label, source, discard."""
 
 
 def test_review_page_in_browser(app_url, tmp_path):
@@ -168,20 +173,18 @@ def test_review_page_in_browser(app_url, tmp_path):
             expect(save).to_be_disabled()
             kept = page.locator('[data-testid="stMetric"]').filter(has_text="Kept")
             before = int("".join(ch for ch in kept.nth(1).inner_text() if ch.isdigit()))  # other tests share the app
-            # the grid is a canvas: click the first row's id cell, walk right to "correct", toggle it with space
-            box = grid.bounding_box()
-            page.mouse.click(box["x"] + 30, box["y"] + 35 + 17)
-            for _ in range(6):
-                page.keyboard.press("ArrowRight")
-            page.keyboard.press("Space")
-            page.keyboard.press("ArrowDown")  # and discard the second row (label, source, discard)
-            for _ in range(3):
-                page.keyboard.press("ArrowRight")
-            page.keyboard.press("Space")
+            # the grid is a canvas; its accessible table says which cell is selected, so every step waits for it
+            assert [grid.locator("th").nth(i).inner_text() for i in (CORRECT, DISCARD)] == ["correct", "discard"]
+            select_cell(page, grid, CORRECT, 0)
+            page.keyboard.press("Space")  # confirm the first row's prediction
+            expect(page.get_by_role("button", name="Save 1 change")).to_be_enabled(timeout=RERUN_MS)
+            select_cell(page, grid, DISCARD, 1)
+            page.keyboard.press("Space")  # and discard the second row
             save = page.get_by_role("button", name="Save 2 changes")
-            expect(save).to_be_enabled(timeout=15_000)
+            expect(save).to_be_enabled(timeout=RERUN_MS)
+            settle(page)
             save.click()
-            expect(page.get_by_text("Saved 2 changes")).to_be_visible(timeout=15_000)
+            expect(page.get_by_text("Saved 2 changes")).to_be_visible(timeout=RERUN_MS)
             expect(kept.nth(1)).to_contain_text(str(before - 1))  # one face discarded
             page.screenshot(path=str(shot), full_page=True)
             assert page.locator('[data-testid="stException"]').count() == 0
