@@ -537,6 +537,9 @@ class LiveSession:
     recorder: Recorder | None = None
     record: bool = False
     recordings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """What went wrong that the page should say (a failed recording), one line each."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def start(cls, models: Models, settings: Settings, context: str = "general") -> LiveSession:
@@ -597,12 +600,19 @@ class LiveSession:
             self.tracker.add_voice(self.voice.updates.get_nowait())
 
     def stop(self) -> None:
-        """After the stream stops: finish the recording (a later start records a new file)."""
-        if self.recorder is not None:
-            path = self.recorder.close()
+        """After the stream stops: finish the recording (a later start records a new file).
+
+        Returns in bounded time even when the recorder's encoder died (:meth:`Recorder.close`); a recording that
+        failed is not kept and :attr:`problems` says why.
+        """
+        with self._lock:
+            recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            path = recorder.close()
             if path is not None:
                 self.recordings.append(path.name)
-            self.recorder = None
+            elif recorder.error is not None:
+                self.problems.append(f"The recording failed and was not kept: {recorder.error}.")
         self.drain()
 
     def result(self, name: str, models: Models | None = None, settings: Settings | None = None) -> Result:

@@ -1,0 +1,129 @@
+"""Threads that cannot hang or race: the live recorder, the live session's callbacks, the processor, retrain locks.
+
+Issue 23. Every wait here has a time limit: a regression fails with a message instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from emotion.analysis.live import LiveProcessor, LiveSession, RollingTracker
+from emotion.analysis.live_record import Recorder
+from emotion.media import iter_video_frames, sample_times
+
+pytestmark = [pytest.mark.needs_data]
+
+
+def within(seconds: float, work: Callable[[], object]) -> object:
+    """Run ``work`` in a thread and return what it returned; fail (not hang) when it takes over ``seconds``."""
+    out: list[object] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)  # a hung call must not keep pytest from exiting
+    thread.start()
+    thread.join(timeout=seconds)
+    assert not thread.is_alive(), f"{getattr(work, '__name__', work)} did not return within {seconds} s"
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
+        time.sleep(0.02)
+
+
+@contextmanager
+def busy_switching() -> Iterator[None]:
+    """Let threads change hands far more often than usual, so that races show up in a few rounds."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+@pytest.fixture(scope="module")
+def pictures(media) -> list[np.ndarray]:
+    """Real camera pictures (BGR, 640x360) of one face."""
+    return [img for _, _, img in iter_video_frames(media / "single_face.mp4", sample_times(2.4, 6))]
+
+
+def video_frame(img: np.ndarray, pts: int = 0) -> av.VideoFrame:
+    frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+    frame.pts = pts
+    return frame
+
+
+def audio_frames(n: int, seconds: float = 0.02) -> list[av.AudioFrame]:
+    """``n`` frames of 48 kHz 16-bit stereo, as aiortc hands the browser's microphone over (a quiet tone)."""
+    size = round(48000 * seconds)
+    tone = (np.sin(np.arange(size) * 2 * np.pi * 220 / 48000) * 3000).astype(np.int16)
+    frames = []
+    for i in range(n):
+        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None, :], format="s16", layout="stereo")
+        frame.sample_rate, frame.pts = 48000, i * size
+        frames.append(frame)
+    return frames
+
+
+def recorder_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "live-recorder" and t.is_alive()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 1. A recorder whose encoder died closes in bounded time, says why, and leaves no half-written file
+
+
+def test_a_recorder_whose_encoder_died_mid_file_closes_at_once_and_keeps_nothing(pictures):
+    recorder = Recorder(fps=15)
+    for i, img in enumerate(pictures[:3]):
+        recorder.video(img, 100.0 + i / 15)
+    recorder.video(cv2.cvtColor(pictures[3], cv2.COLOR_BGR2GRAY), 100.2)  # a picture the encoder cannot take
+    wait_for(lambda: recorder.error is not None, 30, "the encoder's failure")
+    for i in range(400):  # the camera goes on: more than the queue holds, and nothing reads it any more
+        recorder.video(pictures[i % len(pictures)], 100.3 + i / 15)
+    started = time.monotonic()
+    assert within(20, recorder.close) is None
+    assert time.monotonic() - started < 5  # the encoder is dead: nothing to wait for
+    assert recorder.error and "\n" not in recorder.error
+    assert not recorder.path.exists()  # the frames before the failure are not left as if they were a recording
+    assert within(5, recorder.close) is None  # and closing again is harmless
+
+
+def test_a_session_stops_in_bounded_time_and_says_the_recording_failed(tmp_path, pictures, models):
+    gone = tmp_path / "deleted" / "live.mp4"  # the data folder went while recording (e.g. "delete all my data")
+    processor = LiveProcessor(models, background=False)
+    session = LiveSession(processor, RollingTracker(), recorder=Recorder(path=gone), record=True)
+    video, audio = session.video_callback(), session.audio_callback()
+    for i, img in enumerate(pictures[:3]):  # the encoder writes from its second picture on
+        assert isinstance(video(video_frame(img, pts=i)), av.VideoFrame)
+    wait_for(lambda: session.recorder is not None and session.recorder.error is not None, 30, "the encoder's failure")
+    for _ in range(8):  # 400 microphone frames: more than the recorder's queue holds
+        asyncio.run(audio(audio_frames(50)))
+    within(20, session.stop)
+    assert session.recorder is None and session.recordings == []
+    assert len(session.problems) == 1 and session.problems[0].startswith("The recording failed and was not kept: ")
+    assert "Traceback" not in session.problems[0] and "\n" not in session.problems[0]
+    assert not gone.exists()
+    within(5, session.stop)  # the page calls stop() on every rerun
+    assert len(session.problems) == 1
