@@ -527,7 +527,9 @@ class LiveSession:
     """Everything one live session holds, and the streamlit-webrtc callbacks that feed it.
 
     The frame processor, the voice worker, the rolling tracker, the learning collector and the recorder. Build
-    it with :meth:`start`; the page only draws what it holds.
+    it with :meth:`start`; the page only draws what it holds. The callbacks run on streamlit-webrtc's media threads
+    (video and audio at once) while the page's thread calls :meth:`stop`: the recorder is made and taken under
+    one lock, so a session never has two.
     """
 
     processor: LiveProcessor
@@ -564,20 +566,26 @@ class LiveSession:
         return self.voice is not None or self.record
 
     def _recorder(self) -> Recorder | None:
+        """The session's recorder, made by the first media thread that needs one (None when not recording)."""
         if not self.record:
             return None
-        if self.recorder is None:
-            from emotion.analysis.live_record import Recorder
+        with self._lock:
+            if self.recorder is None:
+                from emotion.analysis.live_record import Recorder
 
-            self.recorder = Recorder(fps=self.processor.target_fps or 15.0)
-        return self.recorder
+                self.recorder = Recorder(fps=self.processor.target_fps or 15.0)
+            return self.recorder
 
     def video_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
         """streamlit-webrtc's ``video_frame_callback``: the frame to the recorder, then analysed and drawn on."""
         return lambda frame: process_frame(frame, self.processor, self._recorder())
 
     def audio_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
-        """streamlit-webrtc's ``queued_audio_frames_callback``: to the voice worker and recorder; silence back."""
+        """streamlit-webrtc's ``queued_audio_frames_callback`` (a coroutine function, as the library requires).
+
+        Every frame goes to the voice worker and the recorder; silence goes back, so the browser never echoes the
+        microphone.
+        """
         from emotion.analysis.live_voice import mono, silence
 
         async def callback(frames: list) -> list:  # streamlit-webrtc awaits queued-frame callbacks

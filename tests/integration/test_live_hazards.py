@@ -127,3 +127,41 @@ def test_a_session_stops_in_bounded_time_and_says_the_recording_failed(tmp_path,
     assert not gone.exists()
     within(5, session.stop)  # the page calls stop() on every rerun
     assert len(session.problems) == 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 2. One recorder per session, however the video and audio threads race for it
+
+
+def test_racing_video_and_audio_callbacks_make_one_recorder_per_session(pictures, models):
+    processor = LiveProcessor(models, background=False, target_fps=1.0)  # most frames pass through: a quick round
+    session = LiveSession(processor, RollingTracker(), record=True)
+    video, audio = session.video_callback(), session.audio_callback()
+    leftover = recorder_threads()
+    errors: list[BaseException] = []
+
+    def feed(gate: threading.Barrier, kind: str, i: int) -> None:
+        try:
+            gate.wait()
+            if kind == "video":
+                video(video_frame(pictures[i % len(pictures)], pts=i))
+            else:
+                asyncio.run(audio(audio_frames(2)))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for round_ in range(15):
+        gate = threading.Barrier(8, timeout=30)
+        threads = [threading.Thread(target=feed, args=(gate, kind, i), daemon=True)
+                   for kind in ("video", "audio") for i in range(4)]  # fmt: skip
+        with busy_switching():
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads) and not errors, errors
+        within(30, session.stop)
+        # Every recorder the callbacks made was the session's, so stop() finished them all; a second one would be
+        # left with its thread waiting for frames that never come.
+        wait_for(lambda: not recorder_threads() - leftover, 10, f"round {round_}: every recorder closing")
+    assert session.problems == []
