@@ -346,61 +346,78 @@ class LiveProcessor:
     def process(self, image: np.ndarray, now: float | None = None) -> tuple[np.ndarray, LiveUpdate | None]:
         """Analyse one BGR frame; return it drawn on, and the update also put on :attr:`updates`.
 
-        A frame skipped to hold the target fps comes back with the last faces drawn on it, and no update.
+        A frame skipped to hold the target fps comes back with the last faces drawn on it, and no update. Every
+        change to the processor's state happens under :attr:`lock` (so a second caller, or :meth:`describe` on the
+        page's thread, never sees it half made); only the drawing, on this frame's own copy, happens outside it.
         """
         start = time.perf_counter()
         now = time.time() if now is None else now
-        due = self._due(now)
-        self.last_t = now
-        if not due:
-            self.skipped += 1
-            return self._draw(image, self.last_faces, self.last_dropped, None), None
         with self.lock:
-            if image.shape[:2] != self.shape:
-                self.shape, self.boxes, self.side = image.shape[:2], [], MAX_SIDE
-            if self.start is None:
-                self.start = now
-            scale = self.scale
-            small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            boxes = self._find(small)[: self.max_faces]
-            ids = self.tracker.update(boxes, now, small)
-            full = [[round(v / scale) for v in b] for b in boxes]
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if boxes else None
-            reasons = [face_reason(gray, b, self.settings) for b in full] if gray is not None else []
-            ok = [i for i, r in enumerate(reasons) if r is None]
-            crops = [self.models.face.crop(small, boxes[i]) for i in ok]
-            probs: np.ndarray | list[np.ndarray] = self.models.face.predict_proba(crops) if ok else []
-            faces, dropped = [], [DroppedFace(full[i], r) for i, r in enumerate(reasons) if r is not None]
-            for i, crop, p in zip(ok, crops, probs):
-                face_id = ids[i]
-                old = self.scores.get(face_id)
-                smooth = p if old is None else self.smooth * p + (1 - self.smooth) * old
-                self.scores[face_id] = smooth
-                label = FACE_LABELS[int(np.argmax(smooth))]
-                smoothed = rounded(FACE_LABELS, smooth)
-                valence, arousal = valence_arousal(smoothed)
-                faces.append(Face(face_id, full[i], label, rounded(FACE_LABELS, p), smoothed, valence, arousal))
-                if self.collect is not None and now - self.kept_at.get(face_id, -1e9) >= LEARN_EVERY:
-                    self.kept_at[face_id] = now
-                    self.collect.face(small, boxes[i], crop, p, round(now - self.start, 3), face_id)
-            self.scores = {i: self.scores[i] for i in ids if i in self.scores}
-            self.boxes = boxes
-            self.count += 1
-        latency = (time.perf_counter() - start) * 1000
-        self.latencies.append(latency)
-        self.times.append(now)
-        span = self.times[-1] - self.times[0]
-        fps = (len(self.times) - 1) / span if span > 0 else 0.0
-        self.last_faces, self.last_dropped = faces, dropped
-        out = self._draw(image, faces, dropped, f"{fps:4.1f} fps  {latency:3.0f} ms")
-        self._adapt()
-        update = LiveUpdate(now, faces, latency, fps, dropped)
-        try:
-            self.updates.put_nowait(update)
-        except queue.Full:  # the page is not reading: drop the oldest
-            self.updates.get_nowait()
-            self.updates.put_nowait(update)
-        return out, update
+            due = self._due(now)
+            self.last_t = now
+            if not due:
+                self.skipped += 1
+                faces, dropped = self.last_faces, self.last_dropped
+            else:
+                faces, dropped = self._analyse(image, now)
+                latency = (time.perf_counter() - start) * 1000
+                self.latencies.append(latency)
+                self.times.append(now)
+                span = self.times[-1] - self.times[0]
+                fps = (len(self.times) - 1) / span if span > 0 else 0.0
+                self.last_faces, self.last_dropped = faces, dropped
+                self._adapt()
+                update = LiveUpdate(now, faces, latency, fps, dropped)
+                self._publish(update)
+        if not due:
+            return self._draw(image, faces, dropped, None), None
+        return self._draw(image, faces, dropped, f"{fps:4.1f} fps  {latency:3.0f} ms"), update
+
+    def _analyse(self, image: np.ndarray, now: float) -> tuple[list[Face], list[DroppedFace]]:
+        """Find, track, check and classify the faces of one frame (the caller holds :attr:`lock`)."""
+        if image.shape[:2] != self.shape:
+            self.shape, self.boxes, self.side = image.shape[:2], [], MAX_SIDE
+        if self.start is None:
+            self.start = now
+        scale = self.scale
+        small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        boxes = self._find(small)[: self.max_faces]
+        ids = self.tracker.update(boxes, now, small)
+        full = [[round(v / scale) for v in b] for b in boxes]
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if boxes else None
+        reasons = [face_reason(gray, b, self.settings) for b in full] if gray is not None else []
+        ok = [i for i, r in enumerate(reasons) if r is None]
+        crops = [self.models.face.crop(small, boxes[i]) for i in ok]
+        probs: np.ndarray | list[np.ndarray] = self.models.face.predict_proba(crops) if ok else []
+        faces, dropped = [], [DroppedFace(full[i], r) for i, r in enumerate(reasons) if r is not None]
+        for i, crop, p in zip(ok, crops, probs):
+            face_id = ids[i]
+            old = self.scores.get(face_id)
+            smooth = p if old is None else self.smooth * p + (1 - self.smooth) * old
+            self.scores[face_id] = smooth
+            label = FACE_LABELS[int(np.argmax(smooth))]
+            smoothed = rounded(FACE_LABELS, smooth)
+            valence, arousal = valence_arousal(smoothed)
+            faces.append(Face(face_id, full[i], label, rounded(FACE_LABELS, p), smoothed, valence, arousal))
+            if self.collect is not None and now - self.kept_at.get(face_id, -1e9) >= LEARN_EVERY:
+                self.kept_at[face_id] = now
+                self.collect.face(small, boxes[i], crop, p, round(now - self.start, 3), face_id)
+        self.scores = {i: self.scores[i] for i in ids if i in self.scores}
+        self.boxes = boxes
+        self.count += 1
+        return faces, dropped
+
+    def _publish(self, update: LiveUpdate) -> None:
+        """Put ``update`` on :attr:`updates`; when the page is not reading, the oldest goes."""
+        while True:
+            try:
+                self.updates.put_nowait(update)
+                return
+            except queue.Full:
+                try:
+                    self.updates.get_nowait()
+                except queue.Empty:
+                    pass
 
     def _draw(self, image: np.ndarray, faces: list[Face], dropped: list[DroppedFace], hud: str | None) -> np.ndarray:
         """The frame with faces and their emotions, rejected faces with their reason, and the speed drawn on."""
@@ -439,15 +456,16 @@ class LiveProcessor:
 
     def describe(self) -> dict[str, object]:
         """What the processor chose: input and analysed size, target fps, search interval, skipped frames."""
-        h, w = self.shape
-        s = self.scale
-        return {
-            "input": f"{w}x{h}" if w else "—",
-            "analysed": f"{round(w * s)}x{round(h * s)}" if w else "—",
-            "target_fps": self.target_fps,
-            "detect_every": self.detect_every,
-            "skipped_frames": self.skipped,
-        }
+        with self.lock:
+            h, w = self.shape
+            s = self.scale
+            return {
+                "input": f"{w}x{h}" if w else "—",
+                "analysed": f"{round(w * s)}x{round(h * s)}" if w else "—",
+                "target_fps": self.target_fps,
+                "detect_every": self.detect_every,
+                "skipped_frames": self.skipped,
+            }
 
     def close(self) -> None:
         """Stop the background search thread."""

@@ -165,3 +165,56 @@ def test_racing_video_and_audio_callbacks_make_one_recorder_per_session(pictures
         # left with its thread waiting for frames that never come.
         wait_for(lambda: not recorder_threads() - leftover, 10, f"round {round_}: every recorder closing")
     assert session.problems == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 3. The processor's lock covers every change process() makes
+
+
+def test_process_changes_nothing_while_someone_holds_the_processors_lock(pictures, models):
+    processor = LiveProcessor(models, background=False, target_fps=15.0)
+    for i in range(3):
+        processor.process(pictures[i], now=100.0 + i / 1000)  # the third comes too soon: passed through
+    assert processor.skipped == 1
+    before = (processor.last_t, processor.skipped, processor.count, processor.credit)
+    with processor.lock:  # as describe() does on the page's thread
+        late = threading.Thread(target=processor.process, args=(pictures[3], 100.01), daemon=True)  # passed through
+        late.start()
+        late.join(timeout=1.0)
+        assert late.is_alive(), "process() changed the processor's state without holding its lock"
+        assert (processor.last_t, processor.skipped, processor.count, processor.credit) == before
+    late.join(timeout=30)
+    assert not late.is_alive() and processor.skipped == 2 and processor.last_t == 100.01
+
+
+def test_two_callers_and_the_page_share_the_processor_without_losing_a_frame(pictures, models):
+    processor = LiveProcessor(models, background=False, target_fps=15.0)
+    calls, errors = 40, []
+    done = threading.Event()
+
+    def camera(offset: float) -> None:
+        try:
+            for i in range(calls):
+                processor.process(pictures[i % len(pictures)], now=100.0 + i / 30 + offset)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def page() -> None:
+        while not done.is_set():
+            chosen = processor.describe()
+            if chosen["input"] != "—" and chosen["input"] != "640x360":
+                errors.append(AssertionError(chosen))
+
+    threads = [threading.Thread(target=camera, args=(o,), daemon=True) for o in (0.0, 0.01)]
+    reader = threading.Thread(target=page, daemon=True)
+    with busy_switching():
+        reader.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        done.set()
+        reader.join(timeout=10)
+    assert not any(t.is_alive() for t in [*threads, reader]) and not errors, errors
+    assert processor.count + processor.skipped == 2 * calls  # every frame counted once, analysed or passed through
+    assert processor.updates.qsize() == processor.count
