@@ -19,7 +19,10 @@ import pytest
 
 from emotion.analysis.live import LiveProcessor, LiveSession, RollingTracker
 from emotion.analysis.live_record import Recorder
+from emotion.errors import RetrainError
+from emotion.learning import jobs as learning
 from emotion.media import iter_video_frames, sample_times
+from emotion.storage.learning_store import LearningStore
 
 pytestmark = [pytest.mark.needs_data]
 
@@ -218,3 +221,56 @@ def test_two_callers_and_the_page_share_the_processor_without_losing_a_frame(pic
     assert not any(t.is_alive() for t in [*threads, reader]) and not errors, errors
     assert processor.count + processor.skipped == 2 * calls  # every frame counted once, analysed or passed through
     assert processor.updates.qsize() == processor.count
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 4. Asking whether a retrain runs never takes the lock from a retrain that is starting
+
+
+def test_a_retrain_starting_among_many_probes_always_gets_its_lock():
+    store = LearningStore()  # no labels: a face retrain that gets its lock stops at once, saying so
+    stop = threading.Event()
+    seen: list[bool] = []
+
+    def probe() -> None:
+        while not stop.is_set():
+            seen.append(learning.running("face"))
+
+    def starts() -> list[str]:
+        messages = []
+        for i in range(400):
+            try:
+                if i % 40:  # what a retrain takes first, many times
+                    with learning._lock("face"):
+                        messages.append("needs at least: got the lock")
+                else:  # and now and then the whole retrain, which stops at once with nothing to learn from
+                    learning.retrain("face", store)
+            except RetrainError as exc:
+                messages.append(str(exc))
+        return messages
+
+    probes = [threading.Thread(target=probe, daemon=True) for _ in range(6)]
+    with busy_switching():
+        for t in probes:
+            t.start()
+        try:
+            messages = within(120, starts)
+        finally:
+            stop.set()
+            for t in probes:
+                t.join(timeout=10)
+    assert not any(t.is_alive() for t in probes)
+    assert isinstance(messages, list) and len(messages) == 400
+    stolen = [m for m in messages if "already running" in m]
+    assert not stolen, f"{len(stolen)} of 400 starts lost their lock to a probe"
+    assert all("needs at least" in m for m in messages)
+    assert seen  # the probes ran all along
+
+
+def test_a_held_retrain_lock_is_seen_and_a_second_retrain_refused():
+    assert not learning.running("face")
+    with learning._lock("face"):
+        assert learning.running("face") and learning.running("face")  # asking twice changes nothing
+        with pytest.raises(RetrainError, match="already running"):
+            learning.retrain("face", LearningStore())
+    assert not learning.running("face")  # let go with the lock: nothing stale
