@@ -473,15 +473,7 @@ class LiveProcessor:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def video_frame_callback(processor: LiveProcessor, recorder: Any | None = None):  # noqa: ANN201 - streamlit-webrtc
-    """Return a streamlit-webrtc ``video_frame_callback`` that runs ``processor`` on each frame.
-
-    The camera's own frame also goes to ``recorder`` (a :class:`emotion.analysis.live_record.Recorder`) when given.
-    """
-    return lambda frame: process_frame(frame, processor, recorder)
-
-
-def process_frame(frame: Any, processor: LiveProcessor, recorder: Any | None = None) -> Any:
+def _process_frame(frame: Any, processor: LiveProcessor, recorder: Recorder | None = None) -> Any:
     """Send one camera frame (an ``av.VideoFrame``) to ``recorder``, analyse it and return it drawn on."""
     import av
 
@@ -596,7 +588,7 @@ class LiveSession:
 
     def video_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
         """streamlit-webrtc's ``video_frame_callback``: the frame to the recorder, then analysed and drawn on."""
-        return lambda frame: process_frame(frame, self.processor, self._recorder())
+        return lambda frame: _process_frame(frame, self.processor, self._recorder())
 
     def audio_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
         """streamlit-webrtc's ``queued_audio_frames_callback`` (a coroutine function, as the library requires).
@@ -657,8 +649,9 @@ class LiveSession:
         return result
 
     def close(self) -> None:
-        """Stop the threads."""
+        """Stop the threads, then move what they read last into the tracker."""
         self.stop()
         self.processor.close()
         if self.voice is not None:
             self.voice.close()
+        self.drain()
