@@ -27,6 +27,7 @@ if ctx.state.playing:
         time.sleep(1.0)
 else:
     sess.stop()
+    live.problems(sess)
     if sess.tracker.history:
         live.render(sess, head, chart, faces)
         live.last_session(sess, settings)

@@ -346,61 +346,78 @@ class LiveProcessor:
     def process(self, image: np.ndarray, now: float | None = None) -> tuple[np.ndarray, LiveUpdate | None]:
         """Analyse one BGR frame; return it drawn on, and the update also put on :attr:`updates`.
 
-        A frame skipped to hold the target fps comes back with the last faces drawn on it, and no update.
+        A frame skipped to hold the target fps comes back with the last faces drawn on it, and no update. Every
+        change to the processor's state happens under :attr:`lock` (so a second caller, or :meth:`describe` on the
+        page's thread, never sees it half made); only the drawing, on this frame's own copy, happens outside it.
         """
         start = time.perf_counter()
         now = time.time() if now is None else now
-        due = self._due(now)
-        self.last_t = now
-        if not due:
-            self.skipped += 1
-            return self._draw(image, self.last_faces, self.last_dropped, None), None
         with self.lock:
-            if image.shape[:2] != self.shape:
-                self.shape, self.boxes, self.side = image.shape[:2], [], MAX_SIDE
-            if self.start is None:
-                self.start = now
-            scale = self.scale
-            small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            boxes = self._find(small)[: self.max_faces]
-            ids = self.tracker.update(boxes, now, small)
-            full = [[round(v / scale) for v in b] for b in boxes]
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if boxes else None
-            reasons = [face_reason(gray, b, self.settings) for b in full] if gray is not None else []
-            ok = [i for i, r in enumerate(reasons) if r is None]
-            crops = [self.models.face.crop(small, boxes[i]) for i in ok]
-            probs: np.ndarray | list[np.ndarray] = self.models.face.predict_proba(crops) if ok else []
-            faces, dropped = [], [DroppedFace(full[i], r) for i, r in enumerate(reasons) if r is not None]
-            for i, crop, p in zip(ok, crops, probs):
-                face_id = ids[i]
-                old = self.scores.get(face_id)
-                smooth = p if old is None else self.smooth * p + (1 - self.smooth) * old
-                self.scores[face_id] = smooth
-                label = FACE_LABELS[int(np.argmax(smooth))]
-                smoothed = rounded(FACE_LABELS, smooth)
-                valence, arousal = valence_arousal(smoothed)
-                faces.append(Face(face_id, full[i], label, rounded(FACE_LABELS, p), smoothed, valence, arousal))
-                if self.collect is not None and now - self.kept_at.get(face_id, -1e9) >= LEARN_EVERY:
-                    self.kept_at[face_id] = now
-                    self.collect.face(small, boxes[i], crop, p, round(now - self.start, 3), face_id)
-            self.scores = {i: self.scores[i] for i in ids if i in self.scores}
-            self.boxes = boxes
-            self.count += 1
-        latency = (time.perf_counter() - start) * 1000
-        self.latencies.append(latency)
-        self.times.append(now)
-        span = self.times[-1] - self.times[0]
-        fps = (len(self.times) - 1) / span if span > 0 else 0.0
-        self.last_faces, self.last_dropped = faces, dropped
-        out = self._draw(image, faces, dropped, f"{fps:4.1f} fps  {latency:3.0f} ms")
-        self._adapt()
-        update = LiveUpdate(now, faces, latency, fps, dropped)
-        try:
-            self.updates.put_nowait(update)
-        except queue.Full:  # the page is not reading: drop the oldest
-            self.updates.get_nowait()
-            self.updates.put_nowait(update)
-        return out, update
+            due = self._due(now)
+            self.last_t = now
+            if not due:
+                self.skipped += 1
+                faces, dropped = self.last_faces, self.last_dropped
+            else:
+                faces, dropped = self._analyse(image, now)
+                latency = (time.perf_counter() - start) * 1000
+                self.latencies.append(latency)
+                self.times.append(now)
+                span = self.times[-1] - self.times[0]
+                fps = (len(self.times) - 1) / span if span > 0 else 0.0
+                self.last_faces, self.last_dropped = faces, dropped
+                self._adapt()
+                update = LiveUpdate(now, faces, latency, fps, dropped)
+                self._publish(update)
+        if not due:
+            return self._draw(image, faces, dropped, None), None
+        return self._draw(image, faces, dropped, f"{fps:4.1f} fps  {latency:3.0f} ms"), update
+
+    def _analyse(self, image: np.ndarray, now: float) -> tuple[list[Face], list[DroppedFace]]:
+        """Find, track, check and classify the faces of one frame (the caller holds :attr:`lock`)."""
+        if image.shape[:2] != self.shape:
+            self.shape, self.boxes, self.side = image.shape[:2], [], MAX_SIDE
+        if self.start is None:
+            self.start = now
+        scale = self.scale
+        small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        boxes = self._find(small)[: self.max_faces]
+        ids = self.tracker.update(boxes, now, small)
+        full = [[round(v / scale) for v in b] for b in boxes]
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if boxes else None
+        reasons = [face_reason(gray, b, self.settings) for b in full] if gray is not None else []
+        ok = [i for i, r in enumerate(reasons) if r is None]
+        crops = [self.models.face.crop(small, boxes[i]) for i in ok]
+        probs: np.ndarray | list[np.ndarray] = self.models.face.predict_proba(crops) if ok else []
+        faces, dropped = [], [DroppedFace(full[i], r) for i, r in enumerate(reasons) if r is not None]
+        for i, crop, p in zip(ok, crops, probs):
+            face_id = ids[i]
+            old = self.scores.get(face_id)
+            smooth = p if old is None else self.smooth * p + (1 - self.smooth) * old
+            self.scores[face_id] = smooth
+            label = FACE_LABELS[int(np.argmax(smooth))]
+            smoothed = rounded(FACE_LABELS, smooth)
+            valence, arousal = valence_arousal(smoothed)
+            faces.append(Face(face_id, full[i], label, rounded(FACE_LABELS, p), smoothed, valence, arousal))
+            if self.collect is not None and now - self.kept_at.get(face_id, -1e9) >= LEARN_EVERY:
+                self.kept_at[face_id] = now
+                self.collect.face(small, boxes[i], crop, p, round(now - self.start, 3), face_id)
+        self.scores = {i: self.scores[i] for i in ids if i in self.scores}
+        self.boxes = boxes
+        self.count += 1
+        return faces, dropped
+
+    def _publish(self, update: LiveUpdate) -> None:
+        """Put ``update`` on :attr:`updates`; when the page is not reading, the oldest goes."""
+        while True:
+            try:
+                self.updates.put_nowait(update)
+                return
+            except queue.Full:
+                try:
+                    self.updates.get_nowait()
+                except queue.Empty:
+                    pass
 
     def _draw(self, image: np.ndarray, faces: list[Face], dropped: list[DroppedFace], hud: str | None) -> np.ndarray:
         """The frame with faces and their emotions, rejected faces with their reason, and the speed drawn on."""
@@ -439,15 +456,16 @@ class LiveProcessor:
 
     def describe(self) -> dict[str, object]:
         """What the processor chose: input and analysed size, target fps, search interval, skipped frames."""
-        h, w = self.shape
-        s = self.scale
-        return {
-            "input": f"{w}x{h}" if w else "—",
-            "analysed": f"{round(w * s)}x{round(h * s)}" if w else "—",
-            "target_fps": self.target_fps,
-            "detect_every": self.detect_every,
-            "skipped_frames": self.skipped,
-        }
+        with self.lock:
+            h, w = self.shape
+            s = self.scale
+            return {
+                "input": f"{w}x{h}" if w else "—",
+                "analysed": f"{round(w * s)}x{round(h * s)}" if w else "—",
+                "target_fps": self.target_fps,
+                "detect_every": self.detect_every,
+                "skipped_frames": self.skipped,
+            }
 
     def close(self) -> None:
         """Stop the background search thread."""
@@ -455,15 +473,7 @@ class LiveProcessor:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def video_frame_callback(processor: LiveProcessor, recorder: Any | None = None):  # noqa: ANN201 - streamlit-webrtc
-    """Return a streamlit-webrtc ``video_frame_callback`` that runs ``processor`` on each frame.
-
-    The camera's own frame also goes to ``recorder`` (a :class:`emotion.analysis.live_record.Recorder`) when given.
-    """
-    return lambda frame: process_frame(frame, processor, recorder)
-
-
-def process_frame(frame: Any, processor: LiveProcessor, recorder: Any | None = None) -> Any:
+def _process_frame(frame: Any, processor: LiveProcessor, recorder: Recorder | None = None) -> Any:
     """Send one camera frame (an ``av.VideoFrame``) to ``recorder``, analyse it and return it drawn on."""
     import av
 
@@ -527,7 +537,9 @@ class LiveSession:
     """Everything one live session holds, and the streamlit-webrtc callbacks that feed it.
 
     The frame processor, the voice worker, the rolling tracker, the learning collector and the recorder. Build
-    it with :meth:`start`; the page only draws what it holds.
+    it with :meth:`start`; the page only draws what it holds. The callbacks run on streamlit-webrtc's media threads
+    (video and audio at once) while the page's thread calls :meth:`stop`: the recorder is made and taken under
+    one lock, so a session never has two.
     """
 
     processor: LiveProcessor
@@ -537,6 +549,9 @@ class LiveSession:
     recorder: Recorder | None = None
     record: bool = False
     recordings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """What went wrong that the page should say (a failed recording), one line each."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def start(cls, models: Models, settings: Settings, context: str = "general") -> LiveSession:
@@ -561,20 +576,26 @@ class LiveSession:
         return self.voice is not None or self.record
 
     def _recorder(self) -> Recorder | None:
+        """The session's recorder, made by the first media thread that needs one (None when not recording)."""
         if not self.record:
             return None
-        if self.recorder is None:
-            from emotion.analysis.live_record import Recorder
+        with self._lock:
+            if self.recorder is None:
+                from emotion.analysis.live_record import Recorder
 
-            self.recorder = Recorder(fps=self.processor.target_fps or 15.0)
-        return self.recorder
+                self.recorder = Recorder(fps=self.processor.target_fps or 15.0)
+            return self.recorder
 
     def video_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
         """streamlit-webrtc's ``video_frame_callback``: the frame to the recorder, then analysed and drawn on."""
-        return lambda frame: process_frame(frame, self.processor, self._recorder())
+        return lambda frame: _process_frame(frame, self.processor, self._recorder())
 
     def audio_callback(self):  # noqa: ANN201 - streamlit-webrtc's callback type
-        """streamlit-webrtc's ``queued_audio_frames_callback``: to the voice worker and recorder; silence back."""
+        """streamlit-webrtc's ``queued_audio_frames_callback`` (a coroutine function, as the library requires).
+
+        Every frame goes to the voice worker and the recorder; silence goes back, so the browser never echoes the
+        microphone.
+        """
         from emotion.analysis.live_voice import mono, silence
 
         async def callback(frames: list) -> list:  # streamlit-webrtc awaits queued-frame callbacks
@@ -597,12 +618,19 @@ class LiveSession:
             self.tracker.add_voice(self.voice.updates.get_nowait())
 
     def stop(self) -> None:
-        """After the stream stops: finish the recording (a later start records a new file)."""
-        if self.recorder is not None:
-            path = self.recorder.close()
+        """After the stream stops: finish the recording (a later start records a new file).
+
+        Returns in bounded time even when the recorder's encoder died (:meth:`Recorder.close`); a recording that
+        failed is not kept and :attr:`problems` says why.
+        """
+        with self._lock:
+            recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            path = recorder.close()
             if path is not None:
                 self.recordings.append(path.name)
-            self.recorder = None
+            elif recorder.error is not None:
+                self.problems.append(f"The recording failed and was not kept: {recorder.error}.")
         self.drain()
 
     def result(self, name: str, models: Models | None = None, settings: Settings | None = None) -> Result:
@@ -621,8 +649,9 @@ class LiveSession:
         return result
 
     def close(self) -> None:
-        """Stop the threads."""
+        """Stop the threads, then move what they read last into the tracker."""
         self.stop()
         self.processor.close()
         if self.voice is not None:
             self.voice.close()
+        self.drain()

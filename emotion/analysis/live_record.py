@@ -5,6 +5,10 @@ thread encodes them (H.264 "ultrafast" and AAC), so recording never slows the li
 behind, frames are dropped and counted. Recordings are personal data like uploads: they live in
 :func:`recordings_dir` (mode 0700), are named by time only, and :func:`delete` removes one; the History entry of the
 saved session names its recording (``summary["recording"]``).
+
+A recording that fails (the encoder stops on an error, or does not finish in time) is deleted rather than left
+half-written as if it were whole; :attr:`Recorder.error` says why, and :meth:`Recorder.close` returns in bounded
+time however the encoder ended.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ FOLDER = "recordings"
 """The data dir's folder of live recordings."""
 AUDIO_RATE = 48_000
 """Sample rate of the recorded audio track."""
+CLOSE_SECONDS = 30.0
+"""Longest :meth:`Recorder.close` waits for the encoder to finish the file (it returns at once if it died)."""
 
 
 def recordings_dir() -> Path:
@@ -73,16 +79,17 @@ class Recorder:
         self._put(("audio", samples, sr, t))
 
     def _put(self, item: tuple[str, Any, int, float]) -> None:
-        if self._closed:
-            return
         with self._lock:
+            if self._closed or self.error is not None:
+                return  # closing, or the encoder stopped: nothing more goes to the file
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="live-recorder", daemon=True)
                 self._thread.start()
         try:
             self.inbox.put_nowait(item)
         except queue.Full:
-            self.dropped += 1
+            with self._lock:
+                self.dropped += 1
 
     def _run(self) -> None:
         import av
@@ -127,28 +134,56 @@ class Recorder:
                     audio_at += x.size
                     out.mux(astream.encode(sound))
         except Exception as exc:  # noqa: BLE001 - a failed recording must not stop the session
-            self.error = (str(exc).splitlines() or [type(exc).__name__])[0]
-            log.warning("live recording failed: %s", self.error)
+            self._fail(exc)
         finally:
             if out is not None:
                 try:
                     assert vstream is not None and astream is not None
                     out.mux(vstream.encode())
                     out.mux(astream.encode())
+                except Exception as exc:  # noqa: BLE001 - flushing is writing too; same rule
+                    self._fail(exc)
                 finally:
-                    out.close()
+                    try:
+                        out.close()
+                    except Exception as exc:  # noqa: BLE001
+                        self._fail(exc)
+            if self.error is not None:
+                self.path.unlink(missing_ok=True)  # half-written: not left as if it were a whole recording
 
-    def close(self) -> Path | None:
-        """Finish the file; return its path, or None when nothing was recorded."""
-        self._closed = True
-        if self._thread is not None:
-            while True:
+    def _fail(self, exc: BaseException) -> None:
+        """Keep the first error, in one line, and say it in the log (not to the user: the page shows it)."""
+        if self.error is None:
+            self.error = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+            log.warning("live recording failed: %s", self.error)
+
+    def close(self, timeout: float = CLOSE_SECONDS) -> Path | None:
+        """Finish the file, waiting at most ``timeout`` seconds for the encoder; safe to call more than once.
+
+        Returns at once when the encoder has died (its queue may be full: nothing reads it any more).
+
+        Returns:
+            The file's path, or None when nothing was recorded or the recording failed (then :attr:`error` says why
+            and no file is left).
+        """
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            deadline = time.monotonic() + timeout
+            while thread.is_alive() and time.monotonic() < deadline:  # the end mark, once there is room for it
                 try:
-                    self.inbox.put(None, timeout=1)
+                    self.inbox.put(None, timeout=0.1)
                     break
                 except queue.Full:
                     continue
-            self._thread.join(timeout=60)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():  # still encoding: give up on the file rather than on the page
+                self.error = self.error or f"the recording did not finish within {timeout:g} s"
+                log.warning("live recording failed: %s", self.error)
+                self.path.unlink(missing_ok=True)
+        if self.error is not None:
+            return None
         return self.path if self.frames and self.path.is_file() else None
 
 

@@ -1,9 +1,10 @@
 """Live voice: the microphone's audio, read by the voice model on a rolling window in a worker thread.
 
-streamlit-webrtc hands audio frames (20 ms each) to a callback on its media thread. The callback only turns each
-frame into mono samples and puts them on a bounded queue (:meth:`VoiceWorker.push`), which never blocks: when the
-worker falls behind, the oldest audio is dropped, never a video frame. The worker keeps the last ``window`` seconds
-and, every ``hop`` seconds of new audio, runs speech detection and the voice model on them through
+streamlit-webrtc hands audio frames (20 ms each) to a callback on its media thread
+(:meth:`emotion.analysis.live.LiveSession.audio_callback`). The callback only turns each frame into mono samples
+and puts them on a bounded queue (:meth:`VoiceWorker.push`), which never blocks: when the worker falls behind, the
+oldest audio is dropped, never a video frame. The worker keeps the last ``window`` seconds and, every ``hop``
+seconds of new audio, runs speech detection and the voice model on them through
 :func:`read_window`, the one place that calls the voice path (:mod:`emotion.voice.process`).
 """
 
@@ -220,23 +221,3 @@ def silence(frame: Any) -> Any:
     if frame.time_base is not None:
         out.time_base = frame.time_base
     return out
-
-
-def audio_callback(worker: VoiceWorker | None, recorder: Any | None = None):  # noqa: ANN201 - streamlit-webrtc type
-    """A streamlit-webrtc ``queued_audio_frames_callback`` (a coroutine function, as the library requires).
-
-    Every frame goes to the worker (and the recorder); silence goes back, so the browser never echoes the microphone.
-    """
-    import av
-
-    async def callback(frames: list[av.AudioFrame]) -> list[av.AudioFrame]:  # streamlit-webrtc awaits it
-        now = time.time()
-        for frame in frames:
-            samples, sr = mono(frame)
-            if worker is not None:
-                worker.push(samples, sr, now)
-            if recorder is not None:
-                recorder.audio(samples, sr, now)
-        return [silence(frame) for frame in frames]
-
-    return callback

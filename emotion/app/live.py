@@ -101,6 +101,9 @@ def render(sess: live.LiveSession, head, chart, faces) -> None:  # noqa: ANN001 
             f"full face search every {chosen['detect_every']} frames; {chosen['skipped_frames']} frames passed "
             "through without analysis to hold the target."
         )
+        recorder = sess.recorder
+        if recorder is not None and recorder.error is not None:
+            st.caption(f"Recording stopped: {recorder.error}. The video and voice go on; the file will not be kept.")
         if sess.voice is not None:
             heard = f"Microphone: {sess.voice.heard:.0f} s heard, {len(tracker.voice)} windows read"
             heard += f", {sess.voice.dropped} frames dropped" if sess.voice.dropped else ""
@@ -139,6 +142,12 @@ def _voice_metric(tracker: live.RollingTracker) -> None:
         value = f"{seg.emotion} (uncertain)" if seg.uncertain else f"{seg.emotion} {seg.confidence or 0:.0%}"
         value += f", arousal {seg.arousal:.2f}" if seg.arousal is not None else ""
         st.metric("Voice emotion", value, help="The last 3 s window, read every second; arousal from 0 (calm) to 1.")
+
+
+def problems(sess: live.LiveSession) -> None:
+    """Say, in a line each and without a traceback, what went wrong in the session (a recording that failed)."""
+    for problem in sess.problems:
+        st.warning(problem)
 
 
 def last_session(sess: live.LiveSession, settings: Settings) -> None:

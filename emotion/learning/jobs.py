@@ -3,6 +3,12 @@
 :func:`start` runs :func:`retrain` in a separate process (``python -m emotion retrain``) so it never blocks a
 page; :func:`status` reads its progress file. A lock held by that process means a killed retrain is simply
 over: the registry is written last, so the old model keeps serving and nothing in the store is touched.
+
+Two ``flock`` files per modality, both released by the OS when a process dies (so a crash leaves nothing stale):
+``<modality>.lock``, held by the retrain for its whole run, and ``<modality>.gate``, held only for an instant. A
+retrain takes its lock, and :func:`running` tests that lock, only while holding the gate: a probe therefore never
+holds the lock at the moment a starting retrain asks for it, and a retrain that finds its lock taken knows another
+retrain has it.
 """
 
 from __future__ import annotations
@@ -34,13 +40,32 @@ def _jobs() -> Path:
 
 
 @contextmanager
-def _lock(modality: str) -> Iterator[None]:
-    """Hold the modality's retrain lock; released by the OS even if the process is killed."""
-    with open(_jobs() / f"{modality}.lock", "w") as f:
+def _gate(modality: str) -> Iterator[None]:
+    """Hold the modality's gate: the instant in which its retrain lock may be taken or tested.
+
+    Every holder keeps it for one ``flock`` call on the retrain lock, so waiting for it is short.
+    """
+    with open(_jobs() / f"{modality}.gate", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RetrainError(f"a {modality} retrain is already running") from None
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _lock(modality: str) -> Iterator[None]:
+    """Hold the modality's retrain lock; released by the OS even if the process is killed.
+
+    Raises:
+        RetrainError: Another retrain holds it.
+    """
+    with open(_jobs() / f"{modality}.lock", "a") as f:
+        with _gate(modality):  # no probe holds the lock now: a taken lock is another retrain's
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RetrainError(f"a {modality} retrain is already running") from None
         yield
 
 
@@ -53,12 +78,18 @@ def _running_quietly(modality: str) -> bool:
 
 
 def running(modality: str) -> bool:
-    """Whether a retrain of ``modality`` holds its lock now."""
-    try:
-        with _lock(modality):
-            return False
-    except RetrainError:
-        return True
+    """Whether a retrain of ``modality`` holds its lock now.
+
+    The lock is tested, and let go, inside the gate (see the module's notes), so asking never makes a retrain that
+    is starting at the same moment find its lock taken.
+    """
+    with _gate(modality), open(_jobs() / f"{modality}.lock", "a") as f:  # the file closes before the gate opens
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
 
 
 def _write_status(modality: str, **fields: Any) -> None:

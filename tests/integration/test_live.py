@@ -1,4 +1,4 @@
-"""The live frame callback on real frames wrapped as av.VideoFrame objects."""
+"""The live session's own streamlit-webrtc callbacks on real frames wrapped as av.VideoFrame and av.AudioFrame."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import av
 import numpy as np
 import pytest
 
-from emotion.analysis.live import LiveProcessor, RollingTracker, video_frame_callback
+from emotion.analysis.live import LiveProcessor, LiveSession, RollingTracker
 from emotion.media import iter_video_frames, sample_times
 
 pytestmark = [pytest.mark.needs_data]
 
 
 def test_callback_draws_faces_and_feeds_the_tracker(media, models):
-    processor = LiveProcessor(models, background=False)
-    callback = video_frame_callback(processor)
+    session = LiveSession(LiveProcessor(models, background=False), RollingTracker(window=30))
+    callback = session.video_callback()
     frames = [img for _, _, img in iter_video_frames(media / "single_face.mp4", sample_times(2.4, 12))]
     outs = []
     for img in frames:
@@ -25,9 +25,8 @@ def test_callback_draws_faces_and_feeds_the_tracker(media, models):
         outs.append(out.to_ndarray(format="bgr24"))
     assert any(not np.array_equal(a, b) for a, b in zip(outs, frames))  # boxes and labels were drawn
 
-    tracker = RollingTracker(window=30)
-    while not processor.updates.empty():
-        tracker.add(processor.updates.get_nowait())
+    session.drain()
+    tracker = session.tracker
     updates = list(tracker.history)
     assert len(updates) == len(frames)
     assert sum(bool(u.faces) for u in updates) >= 10
@@ -36,6 +35,8 @@ def test_callback_draws_faces_and_feeds_the_tracker(media, models):
     assert label is not None and confidence > 0.3
     assert set(tracker.per_face()) == {0}
     assert tracker.stats()["latency_p95_ms"] > 0
+    assert session.recorder is None and session.recordings == []  # recording is off unless asked for
+    session.close()
 
 
 def test_no_face_frames_and_session_record(media, models):
@@ -96,16 +97,17 @@ def browser_frames(x: np.ndarray) -> list[av.AudioFrame]:
     return frames
 
 
-def test_microphone_frames_reach_the_voice_model_off_the_media_thread():
+def test_microphone_frames_reach_the_voice_model_off_the_media_thread(models):
     import asyncio
     import inspect
     import time
 
-    from emotion.analysis.live_voice import VoiceWorker, audio_callback
     from emotion.settings import Settings
 
-    worker = VoiceWorker(Settings())
-    callback = audio_callback(worker)
+    session = LiveSession.start(models, Settings())  # the voice is on by default, with the loaded voice model
+    assert session.voice is not None and session.audio
+    worker = session.voice
+    callback = session.audio_callback()
     assert inspect.iscoroutinefunction(callback)  # streamlit-webrtc awaits queued-frame callbacks
     frames = browser_frames(speech_48k(seconds_silence=5.0))
     spent = 0.0
@@ -119,8 +121,8 @@ def test_microphone_frames_reach_the_voice_model_off_the_media_thread():
     deadline = time.time() + 30
     while time.time() < deadline and not worker.inbox.empty():
         time.sleep(0.1)
-    worker.close()
-    updates = [worker.updates.get_nowait() for _ in range(worker.updates.qsize())]
+    session.close()  # stops the worker (at most 5 s) and drains its readings into the tracker
+    updates = list(session.tracker.voice)
     assert len(updates) >= 3  # one per second of audio, fewer when the worker is behind (it reads the newest)
     assert worker.error is None and worker.dropped == 0
     speech = [u.segment for u in updates if u.segment.speech]
@@ -236,26 +238,35 @@ def test_live_learning_files_faces_and_voice_under_the_saved_session(media, mode
 
 
 def test_recording_can_be_reanalysed_as_a_file_and_deleted(media, models):
+    import asyncio
+
     from emotion.analysis import live_record
     from emotion.analysis.pipeline import analyze_file
     from emotion.settings import Settings
 
     frames = [img for _, _, img in iter_video_frames(media / "single_face.mp4", sample_times(3.9, 30))]
-    x = speech_48k()
-    recorder = live_record.Recorder(fps=15)
-    processor = LiveProcessor(models, background=False)
-    callback = video_frame_callback(processor, recorder)
+    sound = browser_frames(speech_48k())
+    session = LiveSession(LiveProcessor(models, background=False), RollingTracker(), record=True)
+    assert session.audio  # recording asks for the microphone even without the live voice
+    video, audio = session.video_callback(), session.audio_callback()
     for i, img in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-        callback(frame)
-        recorder.audio(x[int(i * 4800) : int((i + 1) * 4800)], 48000, 0.0)  # 0.1 s of speech per frame
-    path = recorder.close()
-    assert path is not None and path.parent == live_record.recordings_dir() and recorder.dropped == 0
-    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+        frame.pts = i
+        video(frame)
+        asyncio.run(audio(sound[i * 5 : (i + 1) * 5]))  # 0.1 s of speech per picture
+    recorder = session.recorder
+    assert recorder is not None
+    session.stop()
+    assert session.recorder is None and session.problems == [] and recorder.dropped == 0
+    (name,) = session.recordings
+    path = live_record.recordings_dir() / name
+    assert path.is_file() and oct(path.parent.stat().st_mode & 0o777) == "0o700"
     result = analyze_file(path, Settings(), models)
     assert result.error is None and result.kind == "video" and any(fr.faces for fr in result.frames)
     assert result.audio is not None and result.audio.segments
+    assert session.result("webcam").summary["recordings"] == [name]
     assert live_record.delete("../" + path.name) and not path.exists()  # a name only, never a path
+    session.close()
 
 
 def test_forgetting_a_live_session_deletes_its_recordings_by_name_only(tmp_path):
