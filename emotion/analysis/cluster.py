@@ -1,8 +1,9 @@
 """The batch flow on a Dask cluster: each file is analysed on a worker; this process saves, keeps and exports.
 
-A worker loads the models once (per face model and detector) and sends back the record, the side data for the
-views and the faces and voice kept for learning; as each file arrives, this process saves it to History, files
-what was kept under that entry and writes the exports, exactly as :func:`emotion.analysis.batch.run` does. A file
+A worker keeps its models in :mod:`emotion.analysis.models` (per face model, detector and active learned versions,
+so a rollback or a promotion reaches its next file) and sends back the record, the side data for the views and the
+faces and voice kept for learning; as each file arrives, this process saves it to History, files what was kept
+under that entry and writes the exports, exactly as :func:`emotion.analysis.batch.run` does. A file
 whose worker fails or is lost is analysed again on another worker (``retries``), and a file that fails every time
 comes back as a record with its error, so no file is ever dropped silently.
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from emotion.analysis import batch
 from emotion.analysis.batch import Analysis, Source
-from emotion.analysis.pipeline import Models
+from emotion.analysis.models import models_for
 from emotion.analysis.uploads import display_name
 from emotion.errors import EmotionError
 from emotion.learning.collect import Collector
@@ -52,24 +53,13 @@ class Shipped:
     limit: int = 500
 
 
-_models: dict[tuple[str, str], Models] = {}
-
-
-def _worker_models(settings: Settings) -> Models:
-    """The worker's models for these settings, loaded on its first file and kept."""
-    key = (settings.face_backend, settings.detector)
-    if key not in _models:
-        _models[key] = Models.load(settings)
-    return _models[key]
-
-
 def analyze_on_worker(source: Source, settings: dict[str, Any], key: str) -> Shipped:
     """Analyse one file on a Dask worker (the task function); nothing is stored there."""
     from distributed import get_worker
 
     get_worker().log_event(START_EVENT, {"key": key})
     options = Settings.from_dict(settings)
-    analysis, collector = batch.analyze_one(source, 0, 1, options, _worker_models(options), None, None)
+    analysis, collector = batch.analyze_one(source, 0, 1, options, models_for(options), None, None)
     if collector is None:
         return Shipped(analysis)
     return Shipped(analysis, collector.items, dict(collector.skipped), collector.limit)

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from emotion.analysis import live, live_record
+from emotion.analysis.models import model_key
 from emotion.app import state
 from emotion.app.widgets import download
 from emotion.report.engagement import CONTEXTS
@@ -27,9 +28,13 @@ OPTIONS = ("live_resolution", "live_fps", "live_voice", "live_collect", "live_re
 
 
 def session(settings: Settings, context: str, playing: bool = False) -> live.LiveSession:
-    """The page's live session, made once, and again when its settings change while nothing streams."""
+    """The page's live session, made once, and again when its settings or the active learned models change.
+
+    A session is made again only while nothing streams and it has nothing to show; a rollback or a promoted
+    retrain thus reaches the next session (the models come from :func:`emotion.app.state.models_for`).
+    """
     ss = st.session_state
-    key = tuple(getattr(settings, name) for name in OPTIONS)
+    key = (*(getattr(settings, name) for name in OPTIONS), *model_key(settings))
     if "live_session" not in ss or (ss.live_key != key and not playing and not ss.live_session.tracker.history):
         if "live_session" in ss:
             ss.live_session.close()
@@ -151,9 +156,11 @@ def problems(sess: live.LiveSession) -> None:
 
 
 def last_session(sess: live.LiveSession, settings: Settings) -> None:
-    """After a stop: the session as a result record, to download, save to History (and learning), or clear."""
-    models = state.models_for(settings)
-    result = sess.result(f"live session {time.strftime('%Y-%m-%d %H:%M')}", models, settings)
+    """After a stop: the session as a result record, to download, save to History (and learning), or clear.
+
+    The record names the models the session ran with, even when another version has become active since.
+    """
+    result = sess.result(f"live session {time.strftime('%Y-%m-%d %H:%M')}", sess.processor.models, settings)
     st.subheader("Last session")
     dominant = result.summary["dominant_emotion"] or "—"
     eng = result.summary["engagement"]

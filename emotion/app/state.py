@@ -1,4 +1,4 @@
-"""State the app's pages share: models cached once per server, settings and results per session.
+"""State the app's pages share: models from the one process-wide cache, settings and results per session.
 
 Settings live in ``st.session_state`` under ``cfg_<field>`` keys, one per :class:`~emotion.settings.Settings`
 field (plus the sampling mode and the brightness range, two widgets that each stand for two fields), so they last
@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from emotion.analysis import models as model_cache
 from emotion.analysis.pipeline import Models
 from emotion.analysis.uploads import sweep
 from emotion.settings import Settings
@@ -21,12 +22,6 @@ ANALYSES = "analyses"
 """Session key of the analysed uploads: upload id -> :class:`~emotion.analysis.batch.Analysis`."""
 
 
-@st.cache_resource(show_spinner="Loading the face models (once per server)…", max_entries=4)
-def load_models(face_backend: str, detector: str) -> Models:
-    """Load and cache the models for one face backend and detector; the voice model loads on first use."""
-    return Models.load(Settings(face_backend=face_backend, detector=detector))
-
-
 @st.cache_resource(show_spinner=False)
 def swept() -> int:
     """Remove, once per server start, the private upload copies that a server killed mid-analysis left behind."""
@@ -34,8 +29,15 @@ def swept() -> int:
 
 
 def models_for(settings: Settings) -> Models:
-    """Return the cached models for ``settings`` (raises ``ModelUnavailable`` with a message to show)."""
-    return load_models(settings.face_backend, settings.detector)
+    """Return the cached models for ``settings`` and the active learned versions (see :mod:`emotion.analysis.models`).
+
+    A rollback or a promoted retrain takes effect at the next analysis, as in the service and the cluster. Raises
+    ``ModelUnavailable`` with a message to show.
+    """
+    if model_cache.CACHE.cached(settings):
+        return model_cache.models_for(settings)
+    with st.spinner("Loading the face models…"):
+        return model_cache.models_for(settings)
 
 
 def defaults() -> dict[str, Any]:

@@ -32,13 +32,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from starlette.datastructures import UploadFile
 
 from emotion import privacy, settings
+from emotion.analysis.models import models_for
 from emotion.analysis.uploads import MEDIA_EXTS, display_name, safe_extension, sweep, work_folder
 from emotion.face.model import face_models
 from emotion.learning import jobs as retrains
 from emotion.record import Result
 from emotion.report.export import export_stem, to_csv, to_json
 from emotion.report.html import html_report
-from emotion.service.jobs import Job, JobQueue, QueueFull, job_models
+from emotion.service.jobs import Job, JobQueue, QueueFull
 from emotion.settings import VERSION, Settings, describe
 from emotion.storage.history import History
 from emotion.storage.versions import Registry
@@ -86,13 +87,12 @@ def create_app(rate_limit: int = settings.SERVICE_RATE_LIMIT, max_jobs: int = se
         max_jobs: Most jobs waiting or running at once; beyond it uploads get 503.
         threads: Jobs analysed at the same time.
     """
-    cache: dict = {}
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
         sweep()  # upload folders left by a killed server
-        state["queue"] = JobQueue(job_models(cache), max_jobs=max_jobs, threads=threads)
+        state["queue"] = JobQueue(models_for, max_jobs=max_jobs, threads=threads)
         yield
         state["queue"].close()
 

@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,15 +83,16 @@ class JobQueue:
     """A bounded queue of jobs and the worker threads that run them through :func:`emotion.analysis.batch.run`.
 
     Args:
-        models: Loads the models for a job's settings (cached by the caller).
+        models: Loads the models for a job's settings (the service passes
+            :func:`emotion.analysis.models.models_for`, the process's one model cache).
         max_jobs: Most jobs waiting or running at once.
         max_bytes: Most upload bytes waiting on disk at once.
         threads: Jobs analysed at the same time.
         keep_seconds: How long a finished job (and its annotated video) stays queryable.
     """
 
-    def __init__(self, models: Any, max_jobs: int = 64, max_bytes: int = 4 * 2**30, threads: int = 1,
-                 keep_seconds: float = 3600.0) -> None:
+    def __init__(self, models: Callable[[Settings], Models], max_jobs: int = 64, max_bytes: int = 4 * 2**30,
+                 threads: int = 1, keep_seconds: float = 3600.0) -> None:
         self.models, self.max_jobs, self.max_bytes, self.keep_seconds = models, max_jobs, max_bytes, keep_seconds
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
@@ -189,17 +191,3 @@ class JobQueue:
         finally:
             shutil.rmtree(job.folder, ignore_errors=True)
             job.finished = time.time()
-
-
-def job_models(cache: dict[tuple[str, str], Models]) -> Any:
-    """A loader that keeps one set of models per face model and detector."""
-    lock = threading.Lock()
-
-    def load(settings: Settings) -> Models:
-        key = (settings.face_backend, settings.detector)
-        with lock:
-            if key not in cache:
-                cache[key] = Models.load(settings)
-            return cache[key]
-
-    return load
