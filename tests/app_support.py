@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from tests.conftest import DATA, MEDIA, ROOT
+from tests.conftest import DATA, MEDIA, ROOT, need
 
 __all__ = ["DATA", "MEDIA", "RAVDESS_CLIP", "ROOT", "shown", "voice_error"]
 
@@ -16,16 +16,15 @@ RAVDESS_CLIP = DATA / "ravdess" / "Actor_01" / "03-01-05-01-01-01-01.flac"
 def voice_error() -> str | None:
     """Return None when the voice path analyses a real RAVDESS clip here, else the record's error.
 
-    The voice model is shipped by another part of the project; until it is, the app tests analyse
-    videos with the voice turned off and say so.
+    The voice model ships with the project, so the app tests require it: they assert this is None (a broken voice
+    path fails them, it is never skipped).
     """
     from emotion.analysis.pipeline import Models, analyze_file
     from emotion.settings import Settings
 
-    if not RAVDESS_CLIP.exists():
-        return f"shared test data not found: {RAVDESS_CLIP}"
+    clip = need(RAVDESS_CLIP)
     settings = Settings()
-    result = analyze_file(RAVDESS_CLIP, settings, Models.load(settings))
+    result = analyze_file(clip, settings, Models.load(settings))
     return result.error
 
 

@@ -9,6 +9,8 @@ Two guards hold for every test (issue 23):
   its own ``@pytest.mark.timeout``) and prints the stacks of all threads. A test stuck in C code, where that signal
   cannot land, is caught by a watchdog one minute later that prints every thread's stack and ends the run, so a
   hang costs minutes, never the whole CI budget.
+- **The quick tier stays quick.** A test not marked ``slow`` whose call runs over :data:`QUICK_LIMIT_S` fails and
+  says to mark it, so ``pytest -m "not slow"`` stays a quick loop (fixtures loaded once per session do not count).
 - **No fork after threads.** A fork (``os.fork``, a ``fork`` multiprocessing context) while the process has more
   than one thread fails the test that did it: the child inherits locks held by threads that do not exist in it.
   ``subprocess`` (fork + exec at once) and ``spawn`` / ``forkserver`` pools are fine.
@@ -34,6 +36,8 @@ MEDIA = DATA / "media"
 os.environ.setdefault("EMOTION_CACHE_DIR", str(settings.cache_dir()))
 
 
+QUICK_LIMIT_S = 10.0
+"""Longest call a test outside the ``slow`` tier may take (generous: most take well under a second)."""
 WATCHDOG_GRACE_S = 60
 """How long after a test's time limit the watchdog ends a run whose test the limit's signal could not stop."""
 _FORKS: list[str] = []
@@ -86,6 +90,19 @@ def pytest_runtest_protocol(item, nextitem):
     finally:
         if limit > 0:
             faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail a quick-tier test whose call ran over :data:`QUICK_LIMIT_S`."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "call" and report.passed and "slow" not in item.keywords and call.duration > QUICK_LIMIT_S:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} took {call.duration:.1f} s, over the quick tier's {QUICK_LIMIT_S:.0f} s: "
+            "mark it @pytest.mark.slow or make it quicker"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -73,14 +73,6 @@ def downloads(at: AppTest) -> list[str]:
     return [d.proto.label for d in at.get("download_button")]
 
 
-def set_voice(at: AppTest) -> bool:
-    """Keep the voice on where the voice path works here; otherwise turn it off and say why."""
-    ready = voice_error() is None
-    if not ready:
-        at.toggle(key="cfg_audio").set_value(False).run()
-    return ready
-
-
 def test_every_page_renders(at):
     assert at.title[0].value == "Analyse"
     assert any("Drop one or more files" in i.value for i in at.info)
@@ -115,7 +107,7 @@ def test_image_upload_shows_faces_boxes_and_exports(at):
 
 @pytest.mark.slow
 def test_video_upload_timeline_and_annotated_video(at):
-    voice = set_voice(at)
+    assert voice_error() is None, voice_error()  # the voice path is part of the product: it must work here
     upload(at, media("single_face.mp4", "video/mp4"))
     shown = metrics(at)
     assert shown["Dominant emotion (face)"].split()[-1] in FACE_LABELS
@@ -126,8 +118,7 @@ def test_video_upload_timeline_and_annotated_video(at):
     assert {t["name"] for t in timeline["data"] if t["type"] == "scatter" and t.get("showlegend", True)} <= set(
         FACE_LABELS
     ) | {"face ≠ voice"}
-    if voice:
-        assert any(t["type"] == "bar" for t in timeline["data"]), "the voice lane is missing"
+    assert any(t["type"] == "bar" for t in timeline["data"]), "the voice lane is missing"
     assert downloads(at) == ["JSON", "CSV", "Annotated video"]
     assert any("Rolling summaries" in e.label for e in at.expander)
     assert any(e.label.startswith("Dropped frames") for e in at.expander)
@@ -137,11 +128,7 @@ def test_video_upload_timeline_and_annotated_video(at):
 def test_audio_upload_shows_the_voice(at):
     clip = need(RAVDESS_CLIP)
     upload(at, (clip.name, clip.read_bytes(), "audio/flac"))
-    reason = voice_error()
-    if reason:
-        # the page must still say clearly what went wrong, in one line
-        assert len(at.error) == 1 and reason in at.error[0].value and "\n" not in at.error[0].value
-        pytest.skip(f"voice path not ready here; the page showed its error: {reason}")
+    assert voice_error() is None, voice_error()
     shown = metrics(at)
     assert shown["Dominant emotion (voice)"].split()[-1] in VOICE_LABELS
     assert {"r0-timeline", "r0-dist"} <= {c.key for c in at.get("plotly_chart")}
