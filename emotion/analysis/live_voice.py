@@ -1,7 +1,7 @@
 """Live voice: the microphone's audio, read by the voice model on a rolling window in a worker thread.
 
 streamlit-webrtc hands audio frames (20 ms each) to a callback on its media thread
-(:meth:`emotion.analysis.live.LiveSession.audio_callback`). The callback only turns each frame into mono samples
+(:meth:`emotion.app.webrtc.LiveSession.audio_callback`). The callback only turns each frame into mono samples
 and puts them on a bounded queue (:meth:`VoiceWorker.push`), which never blocks: when the worker falls behind, the
 oldest audio is dropped, never a video frame. The worker keeps the last ``window`` seconds and, every ``hop``
 seconds of new audio, runs speech detection and the voice model on them through
@@ -86,16 +86,6 @@ class VoiceUpdate:
     t: float
     segment: Segment
     latency_ms: float
-
-
-def mono(frame: Any) -> tuple[np.ndarray, int]:
-    """A PyAV audio frame as mono float32 samples in [-1, 1], and its sample rate."""
-    raw = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    data = raw.reshape(channels, -1).mean(axis=0) if frame.format.is_planar else raw.reshape(-1, channels).mean(axis=1)
-    if np.issubdtype(raw.dtype, np.integer):
-        data = data / float(np.iinfo(raw.dtype).max + 1)
-    return data.astype(np.float32), int(frame.sample_rate)
 
 
 class VoiceWorker:
@@ -208,16 +198,3 @@ def _resample(x: np.ndarray, sr: int) -> np.ndarray:
 
     g = np.gcd(int(sr), SR)
     return resample_poly(x, SR // g, int(sr) // g).astype(np.float32)
-
-
-def silence(frame: Any) -> Any:
-    """A silent PyAV audio frame of the same format, length and time as ``frame``."""
-    import av
-
-    out = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=frame.samples)
-    for plane in out.planes:
-        plane.update(bytes(plane.buffer_size))
-    out.sample_rate, out.pts = frame.sample_rate, frame.pts
-    if frame.time_base is not None:
-        out.time_base = frame.time_base
-    return out

@@ -2,7 +2,7 @@
 
 Frames are processed by :class:`~emotion.analysis.live.LiveProcessor` on streamlit-webrtc's media thread and the
 microphone by :class:`~emotion.analysis.live_voice.VoiceWorker` in its own thread; results reach the page through
-their queues, as in the streamlit-webrtc examples. :class:`~emotion.analysis.live.LiveSession` holds them all.
+their queues, as in the streamlit-webrtc examples. :class:`~emotion.analysis.LiveSession` holds them all.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from emotion.analysis import live, live_record
+from emotion.analysis.live_summary import RollingTracker
 from emotion.analysis.models import model_key
 from emotion.app import state
+from emotion.app.webrtc import LiveSession, ice_servers
 from emotion.app.widgets import download
 from emotion.report.engagement import CONTEXTS
 from emotion.report.export import to_csv, to_json
@@ -27,7 +29,7 @@ OPTIONS = ("live_resolution", "live_fps", "live_voice", "live_collect", "live_re
 """Settings a session is built with: changing one starts a new session (when not streaming)."""
 
 
-def session(settings: Settings, context: str, playing: bool = False) -> live.LiveSession:
+def session(settings: Settings, context: str, playing: bool = False) -> LiveSession:
     """The page's live session, made once, and again when its settings or the active learned models change.
 
     A session is made again only while nothing streams and it has nothing to show; a rollback or a promoted
@@ -38,7 +40,7 @@ def session(settings: Settings, context: str, playing: bool = False) -> live.Liv
     if "live_session" not in ss or (ss.live_key != key and not playing and not ss.live_session.tracker.history):
         if "live_session" in ss:
             ss.live_session.close()
-        ss.live_session = live.LiveSession.start(state.models_for(settings), settings, context)
+        ss.live_session = LiveSession.start(state.models_for(settings), settings, context)
         ss.live_key = key
     sess = ss.live_session
     sess.tracker.window, sess.tracker.context = settings.live_window, context
@@ -58,14 +60,14 @@ def options_note(settings: Settings) -> None:
     st.caption(f"Voice: {voice} · Learning from live sessions: {learn} · Recording: {rec}")
 
 
-def stream(sess: live.LiveSession, settings: Settings) -> object:
+def stream(sess: LiveSession, settings: Settings) -> object:
     """The webcam (and microphone) streamer: frames and audio go to the session."""
     width, height = (int(v) for v in settings.live_resolution.split("x"))
     video = {"width": {"ideal": width}, "height": {"ideal": height}, "frameRate": {"ideal": settings.live_fps}}
     ctx = webrtc_streamer(
         key="live",
         mode=WebRtcMode.SENDRECV,
-        rtc_configuration={"iceServers": live.ice_servers()},
+        rtc_configuration={"iceServers": ice_servers()},
         media_stream_constraints={"video": video, "audio": sess.audio},
         video_frame_callback=sess.video_callback(),
         queued_audio_frames_callback=sess.audio_callback() if sess.audio else None,
@@ -80,7 +82,7 @@ def stream(sess: live.LiveSession, settings: Settings) -> object:
     return ctx
 
 
-def render(sess: live.LiveSession, head, chart, faces) -> None:  # noqa: ANN001 - st.empty() placeholders
+def render(sess: LiveSession, head, chart, faces) -> None:  # noqa: ANN001 - st.empty() placeholders
     """Show the session's current state beside the video."""
     tracker = sess.tracker
     label, conf = tracker.dominant()
@@ -136,7 +138,7 @@ def render(sess: live.LiveSession, head, chart, faces) -> None:  # noqa: ANN001 
         )
 
 
-def _voice_metric(tracker: live.RollingTracker) -> None:
+def _voice_metric(tracker: RollingTracker) -> None:
     now = tracker.voice_now()
     seg = now.segment if now is not None else None
     if seg is None:
@@ -149,13 +151,13 @@ def _voice_metric(tracker: live.RollingTracker) -> None:
         st.metric("Voice emotion", value, help="The last 3 s window, read every second; arousal from 0 (calm) to 1.")
 
 
-def problems(sess: live.LiveSession) -> None:
+def problems(sess: LiveSession) -> None:
     """Say, in a line each and without a traceback, what went wrong in the session (a recording that failed)."""
     for problem in sess.problems:
         st.warning(problem)
 
 
-def last_session(sess: live.LiveSession, settings: Settings) -> None:
+def last_session(sess: LiveSession, settings: Settings) -> None:
     """After a stop: the session as a result record, to download, save to History (and learning), or clear.
 
     The record names the models the session ran with, even when another version has become active since.

@@ -6,7 +6,9 @@ import av
 import numpy as np
 import pytest
 
-from emotion.analysis.live import LiveProcessor, LiveSession, RollingTracker
+from emotion.analysis.live import LiveProcessor
+from emotion.analysis.live_summary import RollingTracker
+from emotion.app.webrtc import LiveSession
 from emotion.media import iter_video_frames, sample_times
 
 pytestmark = [pytest.mark.needs_data]

@@ -17,8 +17,10 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion.analysis.live import LiveProcessor, LiveSession, RollingTracker
+from emotion.analysis.live import LiveProcessor
 from emotion.analysis.live_record import Recorder
+from emotion.analysis.live_summary import RollingTracker
+from emotion.app.webrtc import LiveSession
 from emotion.errors import RetrainError
 from emotion.learning import jobs as learning
 from emotion.media import iter_video_frames, sample_times

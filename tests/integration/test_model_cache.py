@@ -174,7 +174,7 @@ def test_the_app_analyses_with_the_active_version(at, models, base_sad):
 def test_the_next_live_session_runs_the_active_version(at, media, models, base_sad):
     import av
 
-    from emotion.analysis.live import LiveSession
+    from emotion.app.webrtc import LiveSession
     from emotion.media import read_image
 
     image = read_image(media / FACE)
