@@ -143,7 +143,7 @@ class VoiceWorker:
     def _run(self) -> None:
         try:
             if self.model is None:
-                from emotion.voice.model import load_active_voice_model
+                from emotion.learning.active import load_active_voice_model
 
                 self.model = load_active_voice_model()[0]
             while True:

@@ -685,12 +685,13 @@ def _with_end(items: Iterable) -> Iterable:
 def _analyze_audio(
     path: Path, settings: Settings, models: Models, result: Result, report: Progress, collector: Sink | None
 ) -> None:
+    from emotion.learning.active import load_active_voice_model
     from emotion.voice import process as audio
 
     report("audio", 0.0)
     try:
         sink = collector.voice if collector is not None else None
-        result.audio = audio.process_file(path, settings, models.voice, sink)
+        result.audio = audio.process_file(path, settings, models.voice, sink, load_active_voice_model)
     except (audio.AudioError, ModelError) as exc:
         if result.kind == "audio":
             raise MediaError(str(exc)) from None
