@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion.errors import one_line
 from emotion.settings import data_dir
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class Recorder:
                     audio_at += x.size
                     out.mux(astream.encode(sound))
         except Exception as exc:  # noqa: BLE001 - a failed recording must not stop the session
-            self.error = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.error = one_line(exc)
             log.warning("live recording failed: %s", self.error)
         finally:
             if out is not None:

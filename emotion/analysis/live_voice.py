@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion.errors import one_line
 from emotion.record import Segment
 from emotion.settings import Settings
 
@@ -152,7 +153,7 @@ class VoiceWorker:
                     return
                 self.feed(*item)
         except Exception as exc:  # noqa: BLE001 - the voice must never take the video down
-            self.error = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.error = one_line(exc)
             log.warning("live voice stopped: %s", self.error)
 
     def feed(self, samples: np.ndarray, sr: int, t: float) -> VoiceUpdate | None:

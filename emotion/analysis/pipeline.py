@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 import cv2
 import numpy as np
 
-from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable
+from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable, one_line
 from emotion.face.detect import get_detector
 from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
@@ -340,7 +340,7 @@ def analyze_file(
     except Exception as exc:  # noqa: BLE001 - a bad file must never crash a batch
         log.error("analysis of %s failed: %r", result.file, exc)  # one line: no traceback in the CLI or the app
         log.debug("analysis of %s failed", result.file, exc_info=True)
-        detail = str(exc).splitlines()[0][:160] if str(exc) else "no detail"
+        detail = one_line(exc, 160)
         result.error = f"could not analyse this file ({type(exc).__name__}: {detail})"
     return result
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from emotion.errors import AudioError, NoAudioTrackError
 from emotion.labels import voice_order
-from emotion.media import origin
+from emotion.media import decode_reason, origin
 from emotion.record import AudioResult, Segment, rounded, voice_summary
 from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, Settings
 from emotion.voice import vad
@@ -80,8 +80,7 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
         except AudioError:
             raise
         except Exception:
-            reason = str(exc).splitlines()[0].split(": '")[0][:120] if str(exc) else type(exc).__name__
-            raise AudioError(f"cannot read audio: corrupt or unsupported file ({reason})") from exc
+            raise AudioError(f"cannot read audio: corrupt or unsupported file ({decode_reason(exc)})") from exc
     if signal.size == 0:
         raise AudioError("cannot read audio: no audio samples could be decoded")
     return signal, SR

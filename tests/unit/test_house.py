@@ -160,6 +160,13 @@ def test_the_readme_and_the_package_docstrings_state_the_layers():
         assert set(re.findall(r"``(\w+)``", said.group(1))) == below, package.name
 
 
+def test_exceptions_are_shown_in_one_line_by_one_function():
+    """``errors.one_line`` is the one way: the inline ``str(exc).splitlines()[0]`` broke on an empty message."""
+    inline = re.compile(r"str\((exc|e|err|error)\)(\.strip\(\))?\.splitlines\(\)")
+    found = [str(p.relative_to(ROOT)) for p in _python_files() if inline.search(p.read_text())]
+    assert found == ["emotion/errors.py"]
+
+
 def test_only_settings_reads_the_environment():
     readers = [
         str(p.relative_to(ROOT))
