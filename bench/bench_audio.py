@@ -18,7 +18,9 @@ import numpy as np
 
 from emotion import settings
 from emotion.settings import Settings, ravdess_dir
-from emotion.voice.model import SR, extract_features, load_voice_model
+from emotion.voice.features import extract_features
+from emotion.voice.levels import SR
+from emotion.voice.persistence import load_voice_model
 from emotion.voice.process import load_audio, process_file, speech_frames, speech_windows, window_features, windows
 from tests.media_tools import encode_audio
 
@@ -128,7 +130,7 @@ def retrain() -> dict:
     from emotion.learning import jobs as learning
     from emotion.storage.learning_store import Item, LearningStore
     from emotion.voice import corpora
-    from emotion.voice.model import VoiceEmotionClassifier
+    from emotion.voice.classifier import VoiceEmotionClassifier
     from training import train_audio
 
     try:

@@ -99,7 +99,7 @@ def main() -> None:
     processor.close()
     faces = sum(1 for _ in range(processor.updates.qsize()) if processor.updates.get_nowait().faces)
 
-    from emotion.voice.model import load_active_voice_model
+    from emotion.learning.active import load_active_voice_model
 
     worker = VoiceWorker(Settings(), load_active_voice_model()[0])
     audio = speech_48k(len(frames) / 30 + 10)

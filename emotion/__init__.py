@@ -9,9 +9,12 @@ The public API::
         print(analysis.result.summary["dominant_emotion"])
 
 Every analysis path (this API, the CLI, the app) returns the same :class:`Result` record, which says what produced
-it (``produced_by``) and with which settings. Layers, top to bottom: ``app`` (Streamlit only) -> ``analysis``,
-``learning``, ``report``, ``storage`` -> ``face``, ``voice``, ``media``, ``record`` -> ``labels``, ``settings``,
-``errors``, ``files``; imports point down only.
+it (``produced_by``) and with which settings.
+
+Layers, top to bottom: ``__main__`` -> ``emotion``, ``cli`` -> ``app``, ``service`` -> ``analysis``, ``privacy`` ->
+``learning``, ``report`` -> ``storage`` -> ``face``, ``voice`` -> ``media``, ``record`` -> ``labels``, ``settings``,
+``errors``, ``files``; imports point down only, never in a circle (``emotion`` is this module; only ``app`` imports
+Streamlit; ``tests/unit/test_house.py`` checks all of it).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from emotion.errors import EmotionError, ModelUnavailable, RetrainError
+from emotion.errors import EmotionError, ModelUnavailable, RetrainError, one_line
 from emotion.face.model import face_models
 from emotion.media import media_kind
 from emotion.record import Result
@@ -231,10 +231,10 @@ def retrain_command(args: argparse.Namespace) -> int:
 
 def _why(exc: BaseException) -> str:
     """An error as one line for the terminal."""
-    text = reason(exc) if isinstance(exc, (OSError, sqlite3.Error)) else str(exc)
-    if isinstance(exc, OSError) and exc.filename:
-        text = f"cannot use {exc.filename}: {text}"
-    return shown((text.splitlines() or [type(exc).__name__])[0])
+    if not isinstance(exc, (OSError, sqlite3.Error)):
+        return shown(one_line(exc))
+    text = reason(exc)  # one line: the store's words and the system's first line
+    return shown(f"cannot use {exc.filename}: {text}" if isinstance(exc, OSError) and exc.filename else text)
 
 
 class OutputError(EmotionError):

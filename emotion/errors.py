@@ -1,4 +1,7 @@
-"""The studio's one family of errors: every message is a full sentence fit to show a user as it is."""
+"""The studio's one family of errors, and :func:`one_line` for showing any exception in one line.
+
+Every message of these errors is a full sentence fit to show a user as it is.
+"""
 
 from __future__ import annotations
 
@@ -33,3 +36,18 @@ class RetrainError(EmotionError):
 
 class Cancelled(EmotionError):
     """The caller asked the analysis to stop."""
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception as one line for a note, a log, a status or an HTTP answer.
+
+    Args:
+        exc: Any exception.
+        limit: Most characters kept (None: all of the line).
+
+    Returns:
+        The first line of the message that is not blank, stripped and cut to ``limit``; the exception's type name
+        when the message is empty (an exception raised with no arguments, or an empty or blank string).
+    """
+    line = next((text.strip() for text in str(exc).splitlines() if text.strip()), type(exc).__name__)
+    return line[:limit]

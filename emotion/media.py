@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion.errors import MediaError
+from emotion.errors import MediaError, one_line
 from emotion.settings import AUDIO_RATES, IMAGE_WORK_PIXELS, MAX_IMAGE_PIXELS, MAX_SAMPLES
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -162,16 +162,16 @@ def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise MediaError(f"not a readable video ({_short(exc)})") from None
+        raise MediaError(f"not a readable video ({decode_reason(exc)})") from None
     if not container.streams.video:
         container.close()
         raise MediaError(NO_VIDEO_STREAM)
     return container
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text.split(": '")[0][:120]
+def decode_reason(exc: BaseException) -> str:
+    """Why PyAV or FFmpeg could not read a file, in one line and without the file's path (its ``: 'path'`` tail)."""
+    return one_line(exc).split(": '")[0][:120]
 
 
 def origin(container) -> float:  # noqa: ANN001 - av types are optional at import time
@@ -360,7 +360,7 @@ def iter_video_frames(
                 frame = next(frames, None) if frames is not None else None
             except av.error.FFmpegError as exc:
                 if index < 0 and not after_seek:
-                    raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
+                    raise MediaError(f"the video could not be decoded ({decode_reason(exc)})") from None
                 frame = None
             if after_seek and (frame is None or frame.time is None):
                 # nothing (or no timestamp) after the seek: decode from the start instead
@@ -416,7 +416,7 @@ def iter_all_frames(
                 frame = next(frames, None)
             except av.error.FFmpegError as exc:
                 if index < 0:
-                    raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
+                    raise MediaError(f"the video could not be decoded ({decode_reason(exc)})") from None
                 break
             if frame is None:
                 break

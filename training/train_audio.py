@@ -37,34 +37,28 @@ from emotion.labels import VOICE_LABELS
 from emotion.settings import Settings, cache_dir, shared_data
 from emotion.storage.cards import markdown_table, write_card
 from emotion.voice import corpora
+from emotion.voice.classifier import AROUSAL, VoiceEmotionClassifier
 from emotion.voice.corpora import HELD_OUT_ACTOR, HELD_OUT_TESS
 from emotion.voice.corpora import read as _read
-from emotion.voice.model import (
-    AROUSAL,
-    VoiceEmotionClassifier,
-    default_model_path,
-    load_voice_model,
-    save_voice_model,
-)
+from emotion.voice.persistence import default_model_path, load_voice_model, save_voice_model
 from training.common import plot_confusion
+from training.voice_study import StudyClassifier
 
 FINAL: dict[str, Any] = {
-    "selector": "anova",
     "k": 700,
     "C": 10.0,
     "clip": 3.0,
-    "unit_norm": False,
     "feature_sets": ("compare",),
     "arousal": True,
     "components": 300,
-    "smote": False,
     "param_grid": {"svc__C": [1.0, 3.0, 10.0]},
     "label": "svc",
     "trim": True,
 }
 """The shipped configuration, chosen on the cross-corpus and speaker-grouped figures of the studies (see the model
-card): no SMOTE (class weights only), C by a grid over folds grouped by speaker, the label from the SVC's own vote
-and the confidence from the calibrated probability of that label."""
+card): ANOVA selection, no SMOTE (class weights only; the studies' options are :mod:`training.voice_study`'s), C by
+a grid over folds grouped by speaker, the label from the SVC's own vote and the confidence from the calibrated
+probability of that label."""
 AUGMENT = False
 """Whether the shipped model also trains on the degraded copies (variant "aug"); see the study."""
 LABELS = tuple(lab for lab in VOICE_LABELS if lab != "calm")
@@ -93,7 +87,7 @@ held_out = corpora.held_out
 
 
 def arousal_of(y: np.ndarray) -> np.ndarray:
-    """High/low arousal of each label ("" for disgust, which has none; see :data:`emotion.voice.model.AROUSAL`)."""
+    """High/low arousal of each label ("" for disgust, which has none; see :data:`emotion.voice.classifier.AROUSAL`)."""
     return np.array([AROUSAL.get(str(v), "") for v in y])
 
 
@@ -277,7 +271,7 @@ def summarise(d: dict[str, np.ndarray], threshold: float) -> tuple[dict[str, Any
 
 def bare(**kw: Any) -> Callable[[], Any]:
     """A factory of the uncalibrated pipeline (fast, for the study)."""
-    model = VoiceEmotionClassifier(**{"smote": True, **kw})  # the studies' default: SMOTE unless told otherwise
+    model = StudyClassifier(**{"smote": True, **kw})  # the studies' default: SMOTE unless told otherwise
     return lambda: model._pipeline(10**6)
 
 
@@ -382,7 +376,7 @@ def study_speakers() -> list[dict[str, Any]]:
     ]
     rows = []
     for name, kw, calibrated in runs:
-        make = (lambda kw=kw: VoiceEmotionClassifier(**{"label": "calibrated", **kw})) if calibrated else bare(**kw)
+        make = (lambda kw=kw: StudyClassifier(**{"label": "calibrated", **kw})) if calibrated else bare(**kw)
         pred = np.empty_like(d["y"])
         for tr, te in GroupKFold(n_splits=CV_FOLDS).split(d["X"], d["y"], d["group"]):
             rows_tr = np.zeros(len(d["y"]), bool)
@@ -677,7 +671,7 @@ CARD_MODEL = """\
 Trained on both corpora {aug}minus the two held-out speakers. Saved with **skops** (no pickle; the sidecar
 `voice_svm.json` holds its sha256, checked on every load; only the types in `TRUSTED_TYPES` are accepted). The
 support vectors are stored as float32 (they are float32 PCA outputs, so nothing is lost) and cast back to float64
-on load, and the fitted pipeline scales only the {k} selected features (`emotion.voice.model.compact`, the same
+on load, and the fitted pipeline scales only the {k} selected features (`emotion.voice.classifier.compact`, the same
 numbers): saved and reloaded, {reload}. Size {size:.1f} MB. Final fit {fit:.0f} s on 2 cores
 from cached features, grid included. sha256 {sha}... ; scikit-learn {sk}, opensmile {smile}."""
 
@@ -743,7 +737,7 @@ calibrated argmax as its label; with PCA 250 it is 4.7 MB and loses on every fig
 row): the same model (grid over C 3/10/30 on folds grouped by speaker, chose C=3), labelled by the SVC's own vote,
 with the calibrated probability of that label as its confidence: 0.606 speaker-independent, cross-corpus mean 0.300.
 It is saved under 5 MB without changing a prediction: float32 support vectors, and the scaling kept for the 1,000
-selected features only (`emotion.voice.model.compact`). The shipped model is that configuration on trimmed clips
+selected features only (`emotion.voice.classifier.compact`). The shipped model is that configuration on trimmed clips
 (see "Silence around the speech")."""
 
 CARD_CHANGE = """\

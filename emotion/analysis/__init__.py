@@ -5,6 +5,6 @@ Modules: ``pipeline`` (one file -> one Result), ``batch`` (many inputs -> saved,
 
 ``batch`` is the one flow that every way in calls: the app, the CLI and any service.
 
-May import: ``face``, ``voice``, ``report``, ``storage``, ``learning`` and everything below them. Never Streamlit
-(``live`` uses PyAV frames, not streamlit-webrtc).
+May import: ``learning``, ``report``, ``storage``, ``face``, ``voice``, ``media``, ``record``, ``labels``,
+``settings``, ``errors``, ``files``. Never Streamlit (``live`` uses PyAV frames, not streamlit-webrtc).
 """

@@ -32,7 +32,7 @@ from emotion.analysis.uploads import (
     sweep,
     work_folder,
 )
-from emotion.errors import Cancelled, MediaError
+from emotion.errors import Cancelled, MediaError, one_line
 from emotion.face.protocols import FaceModel
 from emotion.learning import jobs
 from emotion.learning.collect import Collector
@@ -256,7 +256,7 @@ def _draw(analysis: Analysis, path: Path, settings: Settings, report: Callable[[
     except OSError as exc:  # the temp folder is full or read-only
         analysis.video_error = reason(exc)
     except Exception as exc:  # noqa: BLE001 - a failed video must not lose the analysis
-        analysis.video_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        analysis.video_error = one_line(exc)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -289,7 +289,7 @@ def _line(exc: BaseException) -> str:
     """An error in one line: a store's own message, or why a file could not be written."""
     if isinstance(exc, OSError):
         return f"{exc.filename}: {reason(exc)}" if exc.filename else reason(exc)
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
+    return one_line(exc)
 
 
 def _keep(analysis: Analysis, collector: Collector, settings: Settings, store: LearningStore | None) -> None:

@@ -25,7 +25,7 @@ from emotion.analysis import batch
 from emotion.analysis.batch import Analysis, Source
 from emotion.analysis.models import models_for
 from emotion.analysis.uploads import display_name
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, one_line
 from emotion.learning.collect import Collector
 from emotion.media import media_kind
 from emotion.record import Result
@@ -83,7 +83,7 @@ def connect(scheduler: str | None = None, workers: int = 2) -> Any:
         return Client(cluster)
     except (OSError, TimeoutError) as exc:
         where = f"the Dask scheduler at {scheduler}" if scheduler else "a local Dask cluster"
-        raise ClusterError(f"could not reach {where}: {str(exc).splitlines()[0][:200]}") from None
+        raise ClusterError(f"could not reach {where}: {one_line(exc, 200)}") from None
 
 
 def _for_task(source: Source) -> Source:
@@ -137,7 +137,7 @@ def _collect(sources: list[Source], settings: Settings, client: Any, history: Hi
         try:
             shipped: Shipped = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost or failing worker must never drop a file
-            detail = str(exc).splitlines()[0][:160] if str(exc) else "no detail"
+            detail = one_line(exc, 160)
             shown = display_name(source.name)
             kind = media_kind(source.path or source.name)
             error = f"the cluster could not analyse it after {retries + 1} tries ({type(exc).__name__}: {detail})"

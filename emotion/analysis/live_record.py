@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion.errors import one_line
 from emotion.settings import data_dir
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class Recorder:
     def _fail(self, exc: BaseException) -> None:
         """Keep the first error, in one line, and say it in the log (not to the user: the page shows it)."""
         if self.error is None:
-            self.error = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+            self.error = one_line(exc)
             log.warning("live recording failed: %s", self.error)
 
     def close(self, timeout: float = CLOSE_SECONDS) -> Path | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion.errors import one_line
 from emotion.record import Segment
 from emotion.settings import Settings
 
@@ -134,7 +135,7 @@ class VoiceWorker:
     def _run(self) -> None:
         try:
             if self.model is None:
-                from emotion.voice.model import load_active_voice_model
+                from emotion.learning.active import load_active_voice_model
 
                 self.model = load_active_voice_model()[0]
             while True:
@@ -143,7 +144,7 @@ class VoiceWorker:
                     return
                 self.feed(*item)
         except Exception as exc:  # noqa: BLE001 - the voice must never take the video down
-            self.error = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.error = one_line(exc)
             log.warning("live voice stopped: %s", self.error)
 
     def feed(self, samples: np.ndarray, sr: int, t: float) -> VoiceUpdate | None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 import cv2
 import numpy as np
 
-from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable
+from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable, one_line
 from emotion.face.detect import get_detector
 from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
@@ -340,7 +340,7 @@ def analyze_file(
     except Exception as exc:  # noqa: BLE001 - a bad file must never crash a batch
         log.error("analysis of %s failed: %r", result.file, exc)  # one line: no traceback in the CLI or the app
         log.debug("analysis of %s failed", result.file, exc_info=True)
-        detail = str(exc).splitlines()[0][:160] if str(exc) else "no detail"
+        detail = one_line(exc, 160)
         result.error = f"could not analyse this file ({type(exc).__name__}: {detail})"
     return result
 
@@ -685,12 +685,13 @@ def _with_end(items: Iterable) -> Iterable:
 def _analyze_audio(
     path: Path, settings: Settings, models: Models, result: Result, report: Progress, collector: Sink | None
 ) -> None:
+    from emotion.learning.active import load_active_voice_model
     from emotion.voice import process as audio
 
     report("audio", 0.0)
     try:
         sink = collector.voice if collector is not None else None
-        result.audio = audio.process_file(path, settings, models.voice, sink)
+        result.audio = audio.process_file(path, settings, models.voice, sink, load_active_voice_model)
     except (audio.AudioError, ModelError) as exc:
         if result.kind == "audio":
             raise MediaError(str(exc)) from None

@@ -4,5 +4,6 @@ Modules: ``state`` (cached models, session settings and results), ``sidebar`` (g
 ``runner`` (the Analyse page's batch, through ``emotion.analysis.batch``), ``results`` (every view of a result),
 ``history``, ``review`` and ``live`` (their pages' parts), ``widgets`` (labels, plain names, downloads).
 
-May import anything in ``emotion``; nothing in ``emotion`` imports it.
+May import: ``analysis``, ``privacy``, ``learning``, ``report``, ``storage``, ``face``, ``voice``, ``media``,
+``record``, ``labels``, ``settings``, ``errors``, ``files``. Nothing in ``emotion`` imports it.
 """

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from emotion.app import state
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, one_line
 from emotion.labels import FACE_LABELS, VOICE_LABELS
 from emotion.learning import jobs as learning
 from emotion.learning.retrain import GATE_ALPHA, GATE_COLUMNS, MIN_HELD_OUT, base_score, gate_rows
@@ -139,7 +139,7 @@ def table(db: LearningStore, query: dict) -> None:
             n = db.correct(changes) + db.delete_ids(discard)
             started = learning.maybe_start(db, state.current_settings().retrain_after)
         except (OSError, sqlite3.Error, EmotionError) as exc:  # a read-only, full or damaged store: say so, keep edits
-            note.error(f"The changes could not be saved: {str(exc).splitlines()[0][:200]}", icon="🚫")
+            note.error(f"The changes could not be saved: {one_line(exc, 200)}", icon="🚫")
         else:
             st.session_state["review_saves"] = st.session_state.get("review_saves", 0) + 1
             st.session_state["review_saved"] = (n, started)

@@ -16,7 +16,7 @@ import streamlit as st
 
 from emotion.analysis.uploads import work_folder
 from emotion.app.widgets import label, plain
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, one_line
 from emotion.labels import FACE_LABELS, VOICE_LABELS
 from emotion.record import Result
 from emotion.report import clips
@@ -282,7 +282,7 @@ def _correct(history_id: int, result: Result, modality: str, right: str, match, 
         items = [r["id"] for r in _items(history_id, result, modality) if match(r)]
         n = LearningStore().correct(dict.fromkeys(items, right)) if items else 0
     except (OSError, sqlite3.Error, EmotionError) as exc:
-        st.error(f"The correction could not be saved: {plain(str(exc).splitlines()[0][:200])}", icon="🚫")
+        st.error(f"The correction could not be saved: {plain(one_line(exc, 200))}", icon="🚫")
         return
     if n:
         st.toast(f"Labelled {n} {'item' if n == 1 else 'items'} of {what} as {right}", icon="✅")

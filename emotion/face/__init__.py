@@ -4,5 +4,5 @@ Modules: ``protocols`` (what a detector, face model and face sink must offer), `
 detectors), ``model`` (the shipped ONNX models and DeepFace's), ``adapter`` (the learned correction layer),
 ``quality`` (size, blur and brightness filters), ``tracker`` (stable face ids across frames).
 
-May import: ``emotion.settings``, ``labels``, ``errors``, ``files``, ``record``, ``media``. Never Streamlit.
+May import: ``media``, ``record``, ``labels``, ``settings``, ``errors``, ``files``. Never Streamlit.
 """

@@ -13,7 +13,7 @@ import threading
 import cv2
 import numpy as np
 
-from emotion.errors import ModelUnavailable
+from emotion.errors import ModelUnavailable, one_line
 from emotion.face.protocols import FaceDetector
 
 
@@ -140,7 +140,7 @@ class DeepFaceDetector:
         try:
             modeling.build_model(task="face_detector", model_name=self.name)
         except Exception as exc:  # noqa: BLE001 - deepface raises many kinds on a failed download or a bad name
-            raise ModelUnavailable(f"DeepFace detector '{self.name}' could not load: {_first_line(exc)}") from None
+            raise ModelUnavailable(f"DeepFace detector '{self.name}' could not load: {one_line(exc, 200)}") from None
         self._loaded = True
 
     def detect(self, image: np.ndarray) -> list[list[int]]:
@@ -157,10 +157,11 @@ class DeepFaceDetector:
             except ValueError as exc:
                 if "Face could not be detected" in str(exc):
                     return []
-                raise DetectorFailed(f"DeepFace detector '{self.name}' failed on a frame: {_first_line(exc)}") from None
+                why = one_line(exc, 200)
+                raise DetectorFailed(f"DeepFace detector '{self.name}' failed on a frame: {why}") from None
             except Exception as exc:  # noqa: BLE001 - a backend's own error on this frame
                 raise DetectorFailed(
-                    f"DeepFace detector '{self.name}' failed on a frame ({type(exc).__name__}: {_first_line(exc)})"
+                    f"DeepFace detector '{self.name}' failed on a frame ({type(exc).__name__}: {one_line(exc, 200)})"
                 ) from None
         h, w = image.shape[:2]
         boxes = []
@@ -172,12 +173,6 @@ class DeepFaceDetector:
             ):  # whole frame = nothing found
                 boxes.append(box)
         return sorted(boxes, key=lambda b: -b[2] * b[3])
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's first line, at most 200 characters."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def get_detector(name: str = "blazeface") -> FaceDetector:

@@ -107,7 +107,7 @@ def trainable_humans(store: LearningStore, modality: str) -> int:
 
 def _voice_params() -> dict[str, Any]:
     """The shipped model's configuration, with its searched C and gamma fixed (a retrain skips the grid)."""
-    from emotion.voice.model import load_voice_model
+    from emotion.voice.persistence import load_voice_model
 
     shipped = load_voice_model()
     params = {k: v for k, v in shipped.get_params().items() if "__" not in k}
@@ -125,14 +125,11 @@ def retrain_voice(store: LearningStore, registry: Registry | None = None, report
     Raises:
         RetrainError: The base features are neither cached nor extractable.
     """
+    from emotion.learning.active import load_active_voice_model
     from emotion.voice import corpora
-    from emotion.voice.model import (
-        VoiceEmotionClassifier,
-        dump_voice_model,
-        load_active_voice_model,
-        load_voice_model,
-        sweep_work,
-    )
+    from emotion.voice.classifier import VoiceEmotionClassifier
+    from emotion.voice.persistence import dump_voice_model, load_voice_model
+    from emotion.voice.scratch import sweep_work
 
     report = report or (lambda stage, frac: None)
     registry = registry or Registry("voice")

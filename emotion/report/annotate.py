@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotion.errors import one_line
 from emotion.media import MediaError, iter_video_frames, origin, read_image
 from emotion.record import Face, Frame, Result
 from emotion.settings import AUDIO_RATES
@@ -281,7 +282,7 @@ def annotate_video(
     try:
         src = av.open(str(src_path))
     except (av.error.FFmpegError, ValueError) as exc:
-        raise MediaError(f"not a readable video ({str(exc).splitlines()[0][:120]})") from None
+        raise MediaError(f"not a readable video ({one_line(exc, 120)})") from None
     with src:
         if not src.streams.video:
             raise MediaError("the file has no video stream")

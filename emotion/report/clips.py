@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, one_line
 from emotion.record import Segment
 
 FORMATS = ("wav", "mp3")
@@ -55,7 +55,7 @@ def cut_clip(src: str | Path, start: float, end: float, dst: str | Path) -> Path
     except ClipError:
         raise
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise ClipError(f"the clip could not be cut: {str(exc).splitlines()[0][:160]}") from None
+        raise ClipError(f"the clip could not be cut: {one_line(exc, 160)}") from None
     return dst
 
 
@@ -115,7 +115,7 @@ def voice_clip(src: str | Path, start: float, end: float, fmt: str = "wav") -> b
     try:
         _audio_segment(part, rate).export(buf, format=fmt, **({"bitrate": "96k"} if fmt == "mp3" else {}))
     except (OSError, RuntimeError) as exc:  # pydub's CouldntEncodeError is an Exception subclass
-        raise ClipError(f"the {fmt} file could not be written: {str(exc).splitlines()[0][:160]}") from None
+        raise ClipError(f"the {fmt} file could not be written: {one_line(exc, 160)}") from None
     return buf.getvalue()
 
 

@@ -3,5 +3,6 @@
 Modules: ``api`` (the FastAPI app: uploads, jobs, History, exports, models, retrain; API key, rate limit),
 ``jobs`` (the bounded job queue and the threads that run the batch flow).
 
-May import: ``analysis``, ``learning``, ``report``, ``storage`` and everything below them. Never Streamlit.
+May import: ``analysis``, ``privacy``, ``learning``, ``report``, ``storage``, ``face``, ``voice``, ``media``,
+``record``, ``labels``, ``settings``, ``errors``, ``files``. Never Streamlit.
 """

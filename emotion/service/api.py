@@ -34,6 +34,7 @@ from starlette.datastructures import UploadFile
 from emotion import privacy, settings
 from emotion.analysis.models import models_for
 from emotion.analysis.uploads import MEDIA_EXTS, display_name, safe_extension, sweep, work_folder
+from emotion.errors import one_line
 from emotion.face.model import face_models
 from emotion.learning import jobs as retrains
 from emotion.record import Result
@@ -164,7 +165,7 @@ def create_app(rate_limit: int = settings.SERVICE_RATE_LIMIT, max_jobs: int = se
         try:
             form = await request.form(max_files=MAX_FILES, max_fields=100)
         except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
-            raise HTTPException(400, f"not a multipart upload ({str(exc).splitlines()[0][:120]})") from None
+            raise HTTPException(400, f"not a multipart upload ({one_line(exc, 120)})") from None
         uploads = [v for k, v in form.multi_items() if k == "files" and not isinstance(v, str)]
         fields = {k: v for k, v in form.multi_items() if k != "files" and isinstance(v, str)}
         if not uploads:

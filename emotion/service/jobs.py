@@ -19,6 +19,7 @@ from typing import Any
 from emotion.analysis import batch
 from emotion.analysis.batch import Analysis, Source
 from emotion.analysis.pipeline import Models
+from emotion.errors import one_line
 from emotion.settings import Settings
 
 KEEP_FINISHED = 500
@@ -187,7 +188,7 @@ class JobQueue:
                 job.progress = len(job.analyses) / total
             job.status = "cancelled" if job.cancel.is_set() else "done"
         except Exception as exc:  # noqa: BLE001 - a failed job reports why; the service goes on
-            job.status, job.error = "failed", str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            job.status, job.error = "failed", one_line(exc, 200)
         finally:
             shutil.rmtree(job.folder, ignore_errors=True)
             job.finished = time.time()

@@ -3,5 +3,6 @@
 Modules: ``history`` (every analysis, SQLite), ``learning_store`` (kept faces, voice segments and corrections,
 SQLite), ``versions`` (learned model versions and the active one), ``cards`` (model cards).
 
-May import: ``record``, ``settings``, ``files``, ``errors``. Never Streamlit, never the models.
+May import: ``face``, ``voice``, ``media``, ``record``, ``labels``, ``settings``, ``errors``, ``files``; it uses
+only ``record``, ``settings``, ``files`` and ``errors``: never Streamlit, never the models.
 """

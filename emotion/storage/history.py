@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from emotion.errors import one_line
 from emotion.record import Result
 from emotion.settings import data_dir
 from emotion.storage.sqlite import StoreError, guarded, notice, prepare, scrub
@@ -253,7 +254,7 @@ class History:
             extras = json.loads(row[1] or "{}")
             return Result.from_dict(json.loads(row[0])), extras if isinstance(extras, dict) else {}
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            detail = one_line(exc, 120)
             raise StoreError(f"analysis {entry_id} cannot be read: its stored record is damaged ({detail})") from None
 
     @guarded("read")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, one_line
 
 DAMAGED = "damaged"
 """The tag in the name of a moved-aside store: ``history.damaged-20261130-120102.sqlite``."""
@@ -61,8 +61,7 @@ def code(exc: BaseException) -> int:
 
 def reason(exc: BaseException) -> str:
     """Why a store failed, in words, with the system's own message in brackets."""
-    detail = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).splitlines()
-    detail_text = detail[0][:200] if detail else type(exc).__name__
+    detail_text = exc.strerror[:200] if isinstance(exc, OSError) and exc.strerror else one_line(exc, 200)
     if isinstance(exc, OSError):
         why = _ERRNOS.get(exc.errno or 0)
     elif isinstance(exc, UnicodeError):

@@ -22,7 +22,7 @@ from emotion import settings
 from emotion.files import atomic_write
 from emotion.labels import VOICE_LABELS
 from emotion.voice.augment import augment
-from emotion.voice.model import extract_features, feature_names
+from emotion.voice.features import extract_features, feature_names
 
 FEATURE_VERSION = "1"
 VARIANTS = {

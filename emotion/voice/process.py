@@ -24,11 +24,13 @@ import numpy as np
 
 from emotion.errors import AudioError, NoAudioTrackError
 from emotion.labels import voice_order
-from emotion.media import origin
+from emotion.media import decode_reason, origin
 from emotion.record import AudioResult, Segment, rounded, voice_summary
 from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, Settings
 from emotion.voice import vad
-from emotion.voice.model import SR, extract_features, load_active_voice_model
+from emotion.voice.features import extract_features
+from emotion.voice.levels import SR
+from emotion.voice.persistence import load_voice_model
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v")
@@ -78,8 +80,7 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
         except AudioError:
             raise
         except Exception:
-            reason = str(exc).splitlines()[0].split(": '")[0][:120] if str(exc) else type(exc).__name__
-            raise AudioError(f"cannot read audio: corrupt or unsupported file ({reason})") from exc
+            raise AudioError(f"cannot read audio: corrupt or unsupported file ({decode_reason(exc)})") from exc
     if signal.size == 0:
         raise AudioError("cannot read audio: no audio samples could be decoded")
     return signal, SR
@@ -226,6 +227,14 @@ def windows(duration: float, length: float, hop: float) -> list[tuple[float, flo
 
 VoiceSink = Callable[[np.ndarray, Segment, np.ndarray], None]
 """Receives each classified speech window: its 16 kHz samples, its segment and the features the model read."""
+ModelSource = Callable[[], tuple[Any, str, str | None]]
+"""Gives the voice model when the first speech window needs it: the model, the version that serves, and a note
+(None when there is nothing to say); e.g. ``emotion.learning.active.load_active_voice_model``."""
+
+
+def shipped_model() -> tuple[Any, str, str | None]:
+    """The shipped voice model as a :data:`ModelSource`: version "base", no note."""
+    return load_voice_model(), "base", None
 
 
 def process_signal(
@@ -234,6 +243,7 @@ def process_signal(
     settings: Settings | None = None,
     model: Any | None = None,
     collect: VoiceSink | None = None,
+    source: ModelSource = shipped_model,
 ) -> AudioResult:
     """Classify the emotion in the voice of a signal, window by window.
 
@@ -241,8 +251,10 @@ def process_signal(
         signal: Mono or multichannel (channels first or last) samples.
         sr: Sampling rate in Hz; resampled to 16 kHz if different.
         settings: ``max_duration``, ``denoise``, ``segment_seconds`` and ``segment_hop`` are used.
-        model: A fitted voice model (see :mod:`emotion.voice.model`); the active version if None.
+        model: A fitted voice model (see :mod:`emotion.voice.classifier`); taken from ``source`` if None.
         collect: Called with each classified speech window (for the learning store).
+        source: Where the model comes from when ``model`` is None, asked only once speech is found: the shipped
+            model unless the caller knows which version serves.
 
     Returns:
         Segments (``speech=False`` and ``emotion=None`` where nobody speaks; each speech window keeps its top label,
@@ -282,7 +294,7 @@ def process_signal(
     version = getattr(model, "version", "given") if model is not None else None
     if idx:
         if model is None:
-            model, version, message = load_active_voice_model()
+            model, version, message = source()
             notes += [message] if message else []
         sets = tuple(getattr(model, "feature_sets", ("compare",)))
         features = window_features(x, [spans[i] for i in idx], sets, trim=bool(getattr(model, "trim", False)))
@@ -332,9 +344,13 @@ def window_features(
 
 
 def process_file(
-    path: str | Path, settings: Settings | None = None, model: Any | None = None, collect: VoiceSink | None = None
+    path: str | Path,
+    settings: Settings | None = None,
+    model: Any | None = None,
+    collect: VoiceSink | None = None,
+    source: ModelSource = shipped_model,
 ) -> AudioResult:
-    """Decode a file's audio and run :func:`process_signal` on it.
+    """Decode a file's audio and run :func:`process_signal` on it (``model`` and ``source`` as there).
 
     Raises:
         NoAudioTrackError: The video has no audio track.
@@ -342,7 +358,7 @@ def process_file(
     """
     settings = settings or Settings()
     signal, sr = load_audio(path, settings.max_duration)
-    result = process_signal(signal, sr, settings, model, collect)
+    result = process_signal(signal, sr, settings, model, collect, source)
     if not settings.max_duration and signal.size >= int(MAX_AUDIO_SECONDS * SR):
         cut = f"only the first {MAX_AUDIO_SECONDS:g} s of the audio were analysed (the most that is decoded)"
         result.note = "; ".join(n for n in (cut, result.note) if n)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion.voice.model import SR, frame_db
+from emotion.voice.levels import SR, frame_db
 
 HOP = 0.010
 """Seconds between frames."""

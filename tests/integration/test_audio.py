@@ -15,7 +15,9 @@ from emotion.errors import ModelError
 from emotion.labels import VOICE_LABELS
 from emotion.settings import Settings
 from emotion.voice import corpora
-from emotion.voice.model import AROUSAL, default_model_path, extract_features, load_voice_model
+from emotion.voice.classifier import AROUSAL
+from emotion.voice.features import extract_features
+from emotion.voice.persistence import default_model_path, load_voice_model
 from emotion.voice.process import (
     AudioError,
     NoAudioTrackError,
@@ -275,7 +277,7 @@ def test_the_label_is_the_svc_vote_and_its_confidence_the_calibrated_probability
 
 def test_a_saved_and_reloaded_model_predicts_the_same(model, tmp_path):
     """The file stores the support vectors as float32 and the loader casts them back: nothing a user sees moves."""
-    from emotion.voice.model import save_voice_model
+    from emotion.voice.persistence import save_voice_model
 
     d = held_out_tess_features(model.trim)
     again = load_voice_model(save_voice_model(model, tmp_path / "again.skops"))
@@ -285,6 +287,29 @@ def test_a_saved_and_reloaded_model_predicts_the_same(model, tmp_path):
     assert list(again.predict(d["X"])) == list(model.predict(d["X"]))
     assert np.allclose(again.predict_proba(d["X"]), model.predict_proba(d["X"]), atol=1e-6)
     assert np.allclose(again.predict_arousal(d["X"]), model.predict_arousal(d["X"]), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_model_fitted_now_and_the_shipped_one_load_as_the_same_class(model, tmp_path):
+    """The shipped file names the classes by their path before the split (``emotion.voice.model``); a model fitted and
+    saved now names ``emotion.voice.classifier``. Both load as the one classifier; the new one predicts as fitted."""
+    import skops.io as sio
+
+    from emotion.voice.classifier import VoiceEmotionClassifier
+    from emotion.voice.persistence import save_voice_model
+
+    d = held_out_tess_features(model.trim)
+    params = {**model.get_params(), "param_grid": None, "cv": 2, "k": 50, "components": 10}
+    fresh = VoiceEmotionClassifier(**params).fit(d["X"], d["y"])
+    path = save_voice_model(fresh, tmp_path / "fresh.skops")
+    names = set(sio.get_untrusted_types(file=path))
+    assert "emotion.voice.classifier.VoiceEmotionClassifier" in names
+    assert not any(n.startswith("emotion.voice.model.") for n in names)
+    assert "emotion.voice.model.VoiceEmotionClassifier" in sio.get_untrusted_types(file=default_model_path())
+    again = load_voice_model(path)
+    assert type(again) is type(model) is VoiceEmotionClassifier
+    assert list(again.predict(d["X"])) == list(fresh.predict(d["X"]))
+    assert np.allclose(again.predict_arousal(d["X"]), fresh.predict_arousal(d["X"]), atol=1e-6)
 
 
 def test_model_file_is_checked(tmp_path):

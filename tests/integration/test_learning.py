@@ -20,8 +20,10 @@ import soundfile as sf
 
 from emotion import privacy
 from emotion.analysis.pipeline import Models, analyze_file
+from emotion.errors import ModelError
 from emotion.labels import FACE_LABELS, VOICE_LABELS
 from emotion.learning import jobs as learning
+from emotion.learning.active import load_active_voice_model
 from emotion.learning.collect import CROP_SIDE, Collector
 from emotion.learning.retrain import _face_label
 from emotion.settings import Settings, ravdess_dir
@@ -29,7 +31,6 @@ from emotion.storage.history import History
 from emotion.storage.learning_store import LearningStore
 from emotion.storage.versions import BASE, Registry
 from emotion.voice import corpora as ravdess
-from emotion.voice.model import ModelError, load_active_voice_model
 from tests.conftest import DATA, ROOT, need
 
 pytestmark = [pytest.mark.needs_data]
@@ -179,7 +180,7 @@ def test_killing_a_retrain_keeps_the_old_model_and_every_correction(data_dir, ba
 
 @pytest.mark.slow
 def test_a_corrupt_voice_version_falls_back_with_a_message(data_dir, models):
-    from emotion.voice.model import dump_voice_model, load_voice_model
+    from emotion.voice.persistence import dump_voice_model, load_voice_model
 
     registry = Registry("voice")
     good = registry.add(lambda p: dump_voice_model(load_voice_model(), p), {"score": 0.7}, {}, ".skops", True)

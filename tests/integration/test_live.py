@@ -153,7 +153,7 @@ def test_session_record_has_voice_and_engagement(media, models):
         tracker.add(processor.process(img, now=t)[1])
         chunk = x[int(i * 0.25 * 48000) : int((i + 1) * 0.25 * 48000)]
         if worker.model is None:
-            from emotion.voice.model import load_active_voice_model
+            from emotion.learning.active import load_active_voice_model
 
             worker.model = load_active_voice_model()[0]
         update = worker.feed(chunk, 48000, t)
@@ -224,7 +224,7 @@ def test_live_learning_files_faces_and_voice_under_the_saved_session(media, mode
     for i, img in enumerate(frames):
         tracker.add(processor.process(img, now=10.0 + i * 0.5)[1])
     worker = VoiceWorker(Settings(), collect=collector.voice)
-    from emotion.voice.model import load_active_voice_model
+    from emotion.learning.active import load_active_voice_model
 
     worker.model = load_active_voice_model()[0]
     x = speech_48k()

@@ -30,19 +30,14 @@ from emotion.face.adapter import FaceAdapter
 from emotion.face.model import OnnxFaceModel
 from emotion.files import sha256
 from emotion.learning import jobs as learning
+from emotion.learning.active import load_active_voice_model
 from emotion.learning.collect import Collector
 from emotion.settings import models_dir, ravdess_dir
 from emotion.storage.learning_store import LearningStore
 from emotion.storage.versions import BASE, Registry
 from emotion.voice import corpora
-from emotion.voice.model import (
-    TRUSTED_TYPES,
-    default_model_path,
-    load_active_voice_model,
-    load_voice_model,
-    sweep_work,
-    work_root,
-)
+from emotion.voice.persistence import TRUSTED_TYPES, default_model_path, load_voice_model
+from emotion.voice.scratch import sweep_work, work_root
 from tests.conftest import DATA, ROOT, need
 
 pytestmark = [pytest.mark.needs_data]
@@ -87,11 +82,14 @@ def test_a_voice_model_that_names_an_sklearn_function_is_refused_and_runs_nothin
 
 
 def test_the_voice_allow_list_is_exactly_the_shipped_models_classes():
+    """The shipped file names the classes by their path before the split (emotion.voice.model); new files by theirs."""
     import skops.io as sio
 
     shipped = set(sio.get_untrusted_types(file=default_model_path()))
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
-    assert TRUSTED_TYPES == shipped == set(sidecar["trusted_types"])
+    assert shipped == set(sidecar["trusted_types"])
+    moved = {n.replace("emotion.voice.model.", "emotion.voice.classifier.") for n in shipped}
+    assert TRUSTED_TYPES == shipped | moved and moved != shipped
     for name in TRUSTED_TYPES:
         module, attr = name.rsplit(".", 1)
         assert inspect.isclass(getattr(importlib.import_module(module), attr)), f"{name} is not a class"
@@ -102,24 +100,26 @@ def test_a_version_retrained_with_smote_is_refused_with_a_note_and_the_shipped_m
     import skops.io as sio
     import soundfile as sf
 
-    from emotion.voice.model import VoiceEmotionClassifier
+    from emotion.voice.classifier import VoiceEmotionClassifier
     from emotion.voice.process import process_signal
+    from training.voice_study import StudyClassifier
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(70, 40)).astype(np.float32)
     y = np.repeat(["angry", "disgust", "fearful", "happy", "neutral", "sad", "surprised"], 10)
-    old = VoiceEmotionClassifier(smote=True, k=20, cv=2, feature_sets=("compare",)).fit(X, y)
+    old = StudyClassifier(smote=True, k=20, cv=2, feature_sets=("compare",)).fit(X, y)
     registry = Registry("voice")
     version = registry.add(lambda p: sio.dump(old, p), {}, {}, ".skops", promote=True)  # as the old app saved it
     saved = registry.folder / f"{version}.skops"
     assert "imblearn.over_sampling._smote.base.SMOTE" in sio.get_untrusted_types(file=saved)
     model, serving, note = load_active_voice_model()
     assert serving == BASE and version in (note or "") and "SMOTE" in (note or "") and "allow-list" in (note or "")
-    assert not model.smote and model.predict(np.zeros((1, model.model_.n_features_in_), np.float32)).shape == (1,)
+    assert type(model) is VoiceEmotionClassifier
+    assert model.predict(np.zeros((1, model.model_.n_features_in_), np.float32)).shape == (1,)
 
     clip = sorted((ravdess_dir() / "Actor_24").glob("03-01-05-*.flac"))[0]  # through the analysis, as the app runs
     x, sr = sf.read(clip, dtype="float32")
-    result = process_signal(x, sr)
+    result = process_signal(x, sr, source=load_active_voice_model)
     assert result.model_version == BASE and "SMOTE" in (result.note or "")
     assert result.summary["n_speech_segments"] >= 1
 

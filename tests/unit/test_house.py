@@ -10,23 +10,33 @@ from emotion import settings
 
 ROOT = settings.PROJECT_ROOT
 PACKAGE = ROOT / "emotion"
-LAYERS = {
-    # a module's layer -> the layers it may import from (besides its own)
-    "app": {"analysis", "learning", "report", "storage", "face", "voice", "base"},
-    "service": {"analysis", "learning", "report", "storage", "face", "voice", "base"},
-    "analysis": {"learning", "report", "storage", "face", "voice", "base"},
-    "learning": {"storage", "face", "voice", "base"},
-    "report": {"base"},
-    "storage": {"base"},
-    "face": {"base"},
-    "voice": {"storage", "base"},
-    "base": {"base"},
-}
-"""``base`` is the top-level modules (settings, labels, errors, files, record, media, privacy, cli); privacy and the
-CLI sit above the rest and are checked on their own below."""
+LAYERS: list[tuple[str, ...]] = [
+    ("__main__",),
+    ("emotion", "cli"),
+    ("app", "service"),
+    ("analysis", "privacy"),
+    ("learning", "report"),
+    ("storage",),
+    ("face", "voice"),
+    ("media", "record"),
+    ("labels", "settings", "errors", "files"),
+]
+"""The layers of ``emotion``, top to bottom: a module may import its own package and anything in a lower layer, never
+a layer above or another package of its own layer. ``emotion`` is the package's ``__init__`` (the public API) and
+``__main__`` is ``python -m emotion``."""
+LAYER_MAP = " -> ".join(", ".join(f"`{name}`" for name in layer) for layer in LAYERS)
+"""How the README and ``emotion/__init__.py`` write :data:`LAYERS` (line breaks aside)."""
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of ``emotion`` by its dotted name (a package by its own name)."""
+    return {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in PACKAGE.rglob("*.py")
+    }
 
 
 def _imports(path: Path) -> set[str]:
+    """Every name a file imports, at module level or inside a function."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
     for node in ast.walk(tree):
@@ -38,9 +48,64 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def _layer(module: str) -> str:
+def _graph() -> dict[str, set[str]]:
+    """Which ``emotion`` modules each one imports (``from emotion.voice import vad`` is an edge to the module vad)."""
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        found = {n for n in _imports(path) if n in modules}
+        submodules = {n for n in found if n.rsplit(".", 1)[0] in found}  # ``from p import m``: m, not p's __init__
+        graph[name] = found - {n.rsplit(".", 1)[0] for n in submodules} - {name}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of a graph: each set of two or more modules that reach one another (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = stack[stack.index(v) :]
+            del stack[stack.index(v) :]
+            if len(part) > 1:
+                circles.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def _package(module: str) -> str:
+    """The name :data:`LAYERS` gives a module: ``emotion.voice.vad`` -> ``voice``, ``emotion`` -> ``emotion``."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 and parts[1] in LAYERS else "base"
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _rank(module: str) -> int:
+    """The layer of a module (0 is the top); KeyError for a module no layer names."""
+    return next(i for i, layer in enumerate(LAYERS) if _package(module) in layer)
+
+
+def _wrong_way(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that point up, or sideways to another package of the same layer."""
+    return [
+        f"{a} -> {b}"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if _package(a) != _package(b) and _rank(b) <= _rank(a)
+    ]
 
 
 def _python_files() -> list[Path]:
@@ -58,20 +123,48 @@ def test_only_the_app_imports_streamlit():
     assert offenders == []
 
 
+def test_the_checks_find_a_circle_and_an_import_that_points_up():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+    assert _wrong_way({"emotion.voice.vad": {"emotion.storage.versions", "emotion.settings"}}) == [
+        "emotion.voice.vad -> emotion.storage.versions"
+    ]
+    assert _wrong_way({"emotion.face.model": {"emotion.voice.features"}}) == [
+        "emotion.face.model -> emotion.voice.features"
+    ]
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in _modules() if not any(_package(m) in layer for layer in LAYERS)] == []
+
+
+def test_no_import_circles():
+    """Function-level imports count too: a circle broken only by importing late is still a circle."""
+    assert _circles(_graph()) == []
+
+
 def test_imports_point_down():
-    wrong = []
-    for path in PACKAGE.rglob("*.py"):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        if module in ("emotion", "emotion.cli", "emotion.__main__", "emotion.privacy"):
-            continue  # the public API, the CLI and privacy stand above the layers
-        mine = _layer(module)
-        for name in _imports(path):
-            if not name.startswith("emotion.") or name in ("emotion.privacy", "emotion.cli"):
-                continue
-            theirs = _layer(name)
-            if theirs != mine and theirs not in LAYERS[mine]:
-                wrong.append(f"{module} -> {name}")
-    assert wrong == []
+    assert _wrong_way(_graph()) == []
+
+
+def test_the_readme_and_the_package_docstrings_state_the_layers():
+    flat = " ".join((ROOT / "README.md").read_text().split())
+    assert f"Imports point down only: {LAYER_MAP}." in flat
+    api = " ".join((PACKAGE / "__init__.py").read_text().replace("``", "`").split())
+    assert f"Layers, top to bottom: {LAYER_MAP};" in api
+    for package in (p.parent for p in PACKAGE.glob("*/__init__.py")):
+        below = {name for layer in LAYERS[_rank(f"emotion.{package.name}") + 1 :] for name in layer}
+        doc = " ".join((ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or "").split())
+        said = re.search(r"May import: ([^.]*)\.", doc)
+        assert said, f"{package.name}/__init__.py does not say what it may import"
+        assert set(re.findall(r"``(\w+)``", said.group(1))) == below, package.name
+
+
+def test_exceptions_are_shown_in_one_line_by_one_function():
+    """``errors.one_line`` is the one way: the inline ``str(exc).splitlines()[0]`` broke on an empty message."""
+    inline = re.compile(r"str\((exc|e|err|error)\)(\.strip\(\))?\.splitlines\(\)")
+    found = [str(p.relative_to(ROOT)) for p in _python_files() if inline.search(p.read_text())]
+    assert found == ["emotion/errors.py"]
 
 
 def test_only_settings_reads_the_environment():
