@@ -12,7 +12,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import os
 import sqlite3
 import sys
@@ -27,7 +26,15 @@ from emotion.face.model import face_models
 from emotion.media import media_kind
 from emotion.record import Result
 from emotion.report.export import CSV_COLUMNS, csv_rows, to_json
-from emotion.settings import GROUPS, SERVICE_MAX_JOBS, SERVICE_RATE_LIMIT, Settings, describe
+from emotion.settings import (
+    GROUPS,
+    SERVICE_MAX_JOBS,
+    SERVICE_RATE_LIMIT,
+    SettingError,
+    Settings,
+    describe,
+    parse_number,
+)
 from emotion.storage.sqlite import StoreError, reason
 
 ID_MAX = 2**63 - 1
@@ -64,27 +71,13 @@ def _fps(number: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _bounded(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
-    """An argparse type that parses ``kind`` and refuses values outside [lo, hi] with a one-line message.
-
-    ``nan`` and ``inf`` are refused, and so are digits other than ASCII ones.
-    """
-    span = f"{lo:g}..{hi:g}" if lo is not None and hi is not None else f"at least {lo:g}" if lo is not None else (
-        f"at most {hi:g}" if hi is not None else "")
+    """An argparse type that parses ``kind`` within [lo, hi] by the one number parser, with a one-line message."""
 
     def parse(text: str) -> Any:
-        quoted = shown(text[:40] + ("…" if len(text) > 40 else ""))
         try:
-            if not text.isascii():
-                raise ValueError(text)
-            value = kind(text)
-        except (ValueError, OverflowError):
-            what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"'{quoted}' is not {what}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{quoted} is not a finite number")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{quoted} is outside {span}")
-        return value
+            return parse_number(text, kind, lo, hi)
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 

@@ -19,6 +19,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
@@ -253,6 +254,96 @@ def describe() -> list[FieldInfo]:
         meta["flag"] = meta["flag"] or f.name.replace("_", "-")
         out.append(FieldInfo(name=f.name, type=type(value), default=value, **meta))
     return out
+
+
+class SettingError(ValueError):
+    """A setting's value that its type, bounds or choices refuse; the message is one line, fit to show."""
+
+
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+"""The words a yes/no setting accepts as text (any case)."""
+MAX_TEXT = 200
+"""Longest text a free-text setting keeps."""
+
+
+def _quoted(raw: Any) -> str:
+    text = str(raw)
+    return repr(text[:40] + ("…" if len(text) > 40 else ""))
+
+
+def parse_number(raw: Any, kind: type, lo: float | None = None, hi: float | None = None) -> Any:
+    """``raw`` (text or a number) as an ``int`` or ``float`` within [lo, hi]: the one number parser.
+
+    The CLI's flags, the REST service's form fields and the sidebar's values all go through here. Text must be
+    ASCII digits (no other scripts' digits); ``nan``, ``inf`` and booleans are refused.
+
+    Raises:
+        SettingError: With a one-line message, when the value is not a number of that kind or is out of bounds.
+    """
+    what = "an integer" if kind is int else "a number"
+    if isinstance(raw, bool) or (isinstance(raw, str) and not raw.strip().isascii()):
+        raise SettingError(f"{_quoted(raw)} is not {what}")
+    try:
+        value = kind(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError, OverflowError):
+        raise SettingError(f"{_quoted(raw)} is not {what}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingError(f"{_quoted(raw)} is not a finite number")
+    if kind is int and isinstance(raw, float) and raw != value:
+        raise SettingError(f"{_quoted(raw)} is not {what}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        span = f"{lo:g}..{hi:g}" if lo is not None and hi is not None else (
+            f"at least {lo:g}" if lo is not None else f"at most {hi:g}")
+        raise SettingError(f"{value:g} is outside {span}")
+    return value
+
+
+def parse_value(info: FieldInfo, raw: Any, choices: tuple[str, ...] | list[str] | None = None) -> Any:
+    """One setting's value from text or a typed value, checked against its type, bounds and choices.
+
+    The one parser of setting values, used by the CLI, the REST service and the app's session state.
+
+    Args:
+        info: The setting (from :func:`describe`).
+        raw: Text (a flag, a form field) or a value (JSON, a widget).
+        choices: The allowed values when they are only known above this layer (the shipped face models);
+            default: the setting's own choices.
+
+    Raises:
+        SettingError: With a one-line message that names no setting (callers add the name or flag).
+    """
+    if info.type is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in TRUE + FALSE:
+            return text in TRUE
+        raise SettingError(f"{_quoted(raw)} is not yes or no (true/false)")
+    if info.type in (int, float):
+        return parse_number(raw, info.type, info.lo, info.hi)
+    text = str(raw)
+    allowed = tuple(choices) if choices is not None else info.choices
+    if allowed and text not in allowed:
+        raise SettingError(f"choose one of {', '.join(allowed)}")
+    return text[:MAX_TEXT]
+
+
+def parse_settings(values: dict[str, Any], choices: dict[str, tuple[str, ...]] | None = None) -> Settings:
+    """Settings from named values, each parsed by :func:`parse_value`.
+
+    Raises:
+        SettingError: For an unknown name or a refused value; the message starts with the setting's name.
+    """
+    infos = {i.name: i for i in describe()}
+    parsed = {}
+    for name, raw in values.items():
+        if name not in infos:
+            raise SettingError(f"unknown setting: {str(name)[:40]}")
+        try:
+            parsed[name] = parse_value(infos[name], raw, (choices or {}).get(name))
+        except SettingError as exc:
+            raise SettingError(f"{name}: {exc}") from None
+    return Settings(**parsed)
 
 
 def changed(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import streamlit as st
 from emotion.analysis import models as model_cache
 from emotion.analysis.pipeline import Models
 from emotion.analysis.uploads import sweep
-from emotion.settings import Settings
+from emotion.face.model import face_models
+from emotion.settings import SettingError, Settings, describe, parse_value
 from emotion.storage.history import History
 
 ANALYSES = "analyses"
@@ -71,7 +72,23 @@ def current_settings() -> Settings:
     values = {f.name: state.get(f"cfg_{f.name}") for f in dataclasses.fields(Settings)}
     values["fps"] = float(state["cfg_fps"]) if state["cfg_sampling"] == "fps" else 0.0
     values["min_brightness"], values["max_brightness"] = (float(v) for v in state["cfg_brightness"])
-    return Settings.from_dict({k: v for k, v in values.items() if v is not None})
+    return _parsed({k: v for k, v in values.items() if v is not None})
+
+
+def _parsed(values: dict[str, Any]) -> Settings:
+    """Settings from the session's values by the one setting parser; a refused value keeps its default and says so.
+
+    The widgets keep values in bounds; this catches what they cannot (a face model removed since, a stale session).
+    """
+    infos = {i.name: i for i in describe()}
+    choices = {"face_backend": tuple(face_models())}
+    parsed = {}
+    for name, raw in values.items():
+        try:
+            parsed[name] = parse_value(infos[name], raw, choices.get(name))
+        except SettingError as exc:
+            st.warning(f"{infos[name].label}: {exc}; using the default ({infos[name].default}).", icon="⚠️")
+    return Settings(**parsed)
 
 
 def history() -> History:

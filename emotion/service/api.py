@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import threading
 import time
@@ -41,7 +40,7 @@ from emotion.record import Result
 from emotion.report.export import export_stem, to_csv, to_json
 from emotion.report.html import html_report
 from emotion.service.jobs import Job, JobQueue, QueueFull
-from emotion.settings import VERSION, Settings, describe
+from emotion.settings import VERSION, SettingError, Settings, describe, parse_settings
 from emotion.storage.history import History
 from emotion.storage.versions import Registry
 
@@ -301,41 +300,16 @@ def _settings(fields: dict[str, str]) -> Settings:
             raise HTTPException(422, "settings: must be a JSON object")
         values.update(given)
     values.update(fields)
-    infos = {i.name: i for i in describe()}
-    unknown = sorted(set(values) - set(infos))
+    unknown = sorted(set(values) - {i.name for i in describe()})
     if unknown:
         raise HTTPException(422, f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown[:5])}")
     # As in the CLI: nothing kept for learning unless asked, and a video drawn only when asked (it costs more than
     # the analysis).
-    parsed: dict[str, Any] = {"annotated_video": False, "collect": False}
-    for name, raw in values.items():
-        parsed[name] = _value(infos[name], raw)
-    return Settings(**parsed)
-
-
-def _value(info: settings.FieldInfo, raw: Any) -> Any:
-    """One setting's value from a form string or JSON value, checked against its type, bounds and choices."""
-    text = str(raw).strip().lower()
+    values = {"annotated_video": False, "collect": False, **values}
     try:
-        if info.type is bool:
-            if isinstance(raw, bool) or text in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-                return raw if isinstance(raw, bool) else text in ("true", "1", "yes", "on")
-            raise ValueError
-        if info.type in (int, float):
-            value = info.type(raw)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError
-            if (info.lo is not None and value < info.lo) or (info.hi is not None and value > info.hi):
-                raise HTTPException(422, f"{info.name}: {raw} is outside {info.lo:g}..{info.hi:g}")
-            return value
-    except (TypeError, ValueError):
-        raise HTTPException(422, f"{info.name}: '{str(raw)[:40]}' is not a valid {info.type.__name__}") from None
-    text = str(raw)
-    if info.name == "face_backend" and text not in face_models():
-        raise HTTPException(422, f"face_backend: choose one of {', '.join(face_models())}")
-    if info.choices and info.name != "face_backend" and text not in info.choices:
-        raise HTTPException(422, f"{info.name}: choose one of {', '.join(info.choices)}")
-    return text[:200]
+        return parse_settings(values, {"face_backend": tuple(face_models())})
+    except SettingError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 async def _store(upload: UploadFile, path: Path, limit: int) -> tuple[int, str] | None:

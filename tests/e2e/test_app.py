@@ -73,6 +73,7 @@ def downloads(at: AppTest) -> list[str]:
     return [d.proto.label for d in at.get("download_button")]
 
 
+@pytest.mark.slow
 def test_every_page_renders(at):
     assert at.title[0].value == "Analyse"
     assert any("Drop one or more files" in i.value for i in at.info)
@@ -125,6 +126,7 @@ def test_video_upload_timeline_and_annotated_video(at):
     assert not at.error
 
 
+@pytest.mark.slow
 def test_audio_upload_shows_the_voice(at):
     clip = need(RAVDESS_CLIP)
     upload(at, (clip.name, clip.read_bytes(), "audio/flac"))
@@ -146,6 +148,7 @@ def test_bad_file_shows_its_error_and_the_others_go_on(at):
     assert downloads(at)[:2] == ["All as JSON", "All as CSV"]
 
 
+@pytest.mark.slow
 def test_settings_change_applies_and_persists(at, tmp_path):
     at.radio(key="cfg_sampling").set_value("frames").run()
     at.number_input(key="cfg_max_frames").set_value(5).run()

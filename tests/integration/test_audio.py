@@ -107,6 +107,7 @@ def test_held_out_actor_is_recognised_well_above_chance(model, held_out):
             assert r.summary["confidence"] == pytest.approx(seg.confidence, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_silence_around_the_speech_does_not_change_the_reading(model, held_out):
     """The same held-out clips with 1.5 s more room tone on each side read the same: windows are cut to their speech.
 
@@ -263,6 +264,7 @@ def test_shipped_model_file_stays_under_5_mb():
     assert size < 5_000_000, f"voice model is {size / 1e6:.2f} MB"
 
 
+@pytest.mark.slow
 def test_the_label_is_the_svc_vote_and_its_confidence_the_calibrated_probability_of_that_label(model):
     """The shipped model labels by its SVC's own vote; the confidence shown is the calibrated probability of it."""
     d = held_out_tess_features(model.trim)
@@ -275,6 +277,7 @@ def test_the_label_is_the_svc_vote_and_its_confidence_the_calibrated_probability
     assert np.array_equal(conf, proba[np.arange(len(pred)), column]) and np.all(conf <= proba.max(axis=1))
 
 
+@pytest.mark.slow
 def test_a_saved_and_reloaded_model_predicts_the_same(model, tmp_path):
     """The file stores the support vectors as float32 and the loader casts them back: nothing a user sees moves."""
     from emotion.voice.persistence import save_voice_model

@@ -107,7 +107,8 @@ def test_deepface_errors_say_what_failed():
     assert "could not load" not in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["blazeface", "haar", pytest.param("opencv", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["blazeface", "haar", "opencv"])
 def test_one_detector_shared_by_threads_gives_what_it_gives_alone(media, name):
     detector = get_detector(name)
     frames = [img for _, _, img in iter_video_frames(media / "single_face.mp4", [0.2, 0.8, 1.4, 2.0])]
@@ -118,7 +119,8 @@ def test_one_detector_shared_by_threads_gives_what_it_gives_alone(media, name):
     assert together == alone * 6
 
 
-@pytest.mark.parametrize("name", ["blazeface", "haar", pytest.param("opencv", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["blazeface", "haar", "opencv"])
 def test_two_workers_never_fail(media, name):
     models = Models.load(Settings(detector=name))
     for interval in (0.0, 2.0, 0.0, 2.0):  # full searches on every frame, then mostly searches near known faces

@@ -99,6 +99,7 @@ def browser_frames(x: np.ndarray) -> list[av.AudioFrame]:
     return frames
 
 
+@pytest.mark.slow
 def test_microphone_frames_reach_the_voice_model_off_the_media_thread(models):
     import asyncio
     import inspect
@@ -136,6 +137,7 @@ def test_microphone_frames_reach_the_voice_model_off_the_media_thread(models):
     assert [u.segment.end for u in updates] == sorted(u.segment.end for u in updates)
 
 
+@pytest.mark.slow
 def test_session_record_has_voice_and_engagement(media, models):
     from emotion.analysis.live import save_session
     from emotion.analysis.live_voice import VoiceWorker
@@ -193,6 +195,7 @@ def test_quality_filters_draw_the_reason_instead_of_an_emotion(media, models):
     assert tracker.to_result().frames[0].quality.reasons == ["face blurred"]
 
 
+@pytest.mark.slow
 def test_target_fps_and_frame_size_are_held_and_reported(media, models):
     import cv2
 
@@ -239,6 +242,7 @@ def test_live_learning_files_faces_and_voice_under_the_saved_session(media, mode
     assert store.sources_of("") == [] and store.delete_source(f"history:{analysis.history_id}") == len(kinds)
 
 
+@pytest.mark.slow
 def test_recording_can_be_reanalysed_as_a_file_and_deleted(media, models):
     import asyncio
 

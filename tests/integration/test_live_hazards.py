@@ -192,6 +192,7 @@ def test_process_changes_nothing_while_someone_holds_the_processors_lock(picture
     assert not late.is_alive() and processor.skipped == 2 and processor.last_t == 100.01
 
 
+@pytest.mark.slow
 def test_two_callers_and_the_page_share_the_processor_without_losing_a_frame(pictures, models):
     processor = LiveProcessor(models, background=False, target_fps=15.0)
     calls, errors = 40, []

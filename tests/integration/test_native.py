@@ -24,6 +24,7 @@ def clip_1080p(folder: Path, media: Path, seconds: float) -> Path:
     return big
 
 
+@pytest.mark.slow
 def test_fps_native_analyses_every_frame_from_the_cli(tmp_path, media):
     out = tmp_path / "out.json"
     args = ["analyze", str(media / "single_face.mp4"), "--fps", "native", "--no-audio", "--no-save", "--out", str(out)]
@@ -37,6 +38,7 @@ def test_fps_native_analyses_every_frame_from_the_cli(tmp_path, media):
     assert len({f["index"] for f in frames}) == len(frames)
 
 
+@pytest.mark.slow
 def test_every_frame_of_a_1080p_clip_reports_boxes_in_original_pixels(tmp_path, media, models):
     big = clip_1080p(tmp_path, media, 1)
     every = analyze_file(big, Settings(audio=False, every_frame=True), models)
@@ -52,6 +54,7 @@ def test_every_frame_of_a_1080p_clip_reports_boxes_in_original_pixels(tmp_path, 
     assert abs(side_px / min(reference) - 1) < 0.2
 
 
+@pytest.mark.slow
 def test_every_frame_readings_match_a_full_search_on_each_frame(tmp_path, media, models):
     """Following faces between searches, and keeping a reading for a repeated picture, reads as a search per frame."""
     big = clip_1080p(tmp_path, media, 2)
@@ -72,6 +75,7 @@ def test_every_frame_readings_match_a_full_search_on_each_frame(tmp_path, media,
     assert min(overlap) >= 0.7 and sum(overlap) / len(overlap) >= 0.9, f"box IoU {min(overlap):.2f} at worst"
 
 
+@pytest.mark.slow
 def test_every_frame_keeps_two_crossing_faces_apart(tmp_path):
     """Two real faces that cross, every frame: followed boxes never merge into one face or swap the two ids."""
     import cv2

@@ -94,6 +94,7 @@ def test_cli_report_is_one_offline_file(tmp_path):
     assert "Emotion Studio comparison" in one.read_text()
 
 
+@pytest.mark.slow
 def test_clip_and_voice_segments(tmp_path):
     src = MEDIA / "no_face.mp4"  # its sound has a voiced stretch
     if not src.exists():

@@ -93,6 +93,7 @@ def damage(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["random", "header", "truncated", "foreign"])
 @pytest.mark.parametrize("kind", [History, LearningStore])
+@pytest.mark.slow
 def test_a_damaged_store_is_moved_aside_untouched_and_a_new_one_works(tmp_path, how, kind):
     path = tmp_path / ("history.sqlite" if kind is History else "learning.sqlite")
     damage(path, how)
@@ -126,6 +127,7 @@ def test_damage_found_while_in_use_moves_it_aside_and_the_save_still_lands(tmp_p
     assert [e.file for e in history.list()] == ["new.jpg"] and new_id == 1
 
 
+@pytest.mark.slow
 def test_two_processes_finding_the_damage_move_it_once(tmp_path):
     path = tmp_path / "learning.sqlite"
     damage(path, "random")
@@ -174,6 +176,7 @@ def _fill(path: str, queue) -> None:  # noqa: ANN001
     queue.put(store.size())
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_write_says_so_not_cannot_rollback(tmp_path):
     path = tmp_path / "learning.sqlite"
     LearningStore(path).add([Item("history:1", "face", "happy", {"happy": 1.0}, np.zeros(7))])

@@ -86,6 +86,7 @@ PATHS = {
 
 
 @pytest.mark.parametrize("path", PATHS, ids=list(PATHS))
+@pytest.mark.slow
 def test_two_faces_that_cross_keep_their_ids(people, path):
     a, b = people
     frames = []

@@ -22,6 +22,7 @@ def fer_outputs(models, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
     return probs, np.array(FACE_LABELS)[data["labels"][idx]]
 
 
+@pytest.mark.slow
 def test_adapter_learns_a_bias_and_stays_near_identity(models):
     probs, truth = fer_outputs(models)
     # an analyst who calls every 'neutral' prediction 'sad': the adapter should learn that shift
