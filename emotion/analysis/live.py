@@ -24,7 +24,7 @@ from emotion.analysis.pipeline import Models
 from emotion.face.affect import valence_arousal
 from emotion.face.detect import iou
 from emotion.face.protocols import FaceSink, NearDetector
-from emotion.face.quality import face_reason
+from emotion.face.quality import Limits, face_reason
 from emotion.face.tracker import FaceTracker
 from emotion.labels import FACE_LABELS
 from emotion.record import (
@@ -91,6 +91,7 @@ class LiveProcessor:
     ) -> None:
         self.models = models
         self.settings = settings or Settings()
+        self.limits = Limits.of(self.settings)
         self.max_faces = max_faces or self.settings.max_faces
         self.detect_every = detect_every
         self.target_fps = target_fps
@@ -194,7 +195,7 @@ class LiveProcessor:
         ids = self.tracker.update(boxes, now, small)
         full = [[round(v / scale) for v in b] for b in boxes]
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if boxes else None
-        reasons = [face_reason(gray, b, self.settings) for b in full] if gray is not None else []
+        reasons = [face_reason(gray, b, self.limits) for b in full] if gray is not None else []
         ok = [i for i, r in enumerate(reasons) if r is None]
         crops = [self.models.face.crop(small, boxes[i]) for i in ok]
         probs: np.ndarray | list[np.ndarray] = self.models.face.predict_proba(crops) if ok else []

@@ -20,7 +20,7 @@ from emotion.errors import Cancelled, MediaError, ModelError, ModelUnavailable, 
 from emotion.face.detect import get_detector
 from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
-from emotion.face.quality import enhance, face_reason, frame_light
+from emotion.face.quality import Limits, enhance, face_reason, frame_light
 from emotion.face.smooth import smooth_faces
 from emotion.face.tracker import FaceTracker, embedding, follow, template
 from emotion.files import sha256
@@ -162,7 +162,7 @@ def _find(
     if settings.face_crop:
         return image, None, [[0, 0, image.shape[1], image.shape[0]]]
     small = cv2.cvtColor(np.ascontiguousarray(image[::LIGHT_STRIDE, ::LIGHT_STRIDE]), cv2.COLOR_BGR2GRAY)
-    light = frame_light(small, settings)
+    light = frame_light(small, Limits.of(settings))
     if light:
         image = enhance(image, dark=light.startswith("dark"))
     if near and not search:
@@ -191,7 +191,7 @@ def _screen(
         x, y, w, h = box
         x0, y0 = min(max(0, x), width), min(max(0, y), height)
         gray = cv2.cvtColor(image[y0 : max(y0, y + h), x0 : max(x0, x + w)], cv2.COLOR_BGR2GRAY)
-        reason = None if settings.face_crop else face_reason(gray, [x - x0, y - y0, w, h], settings, scale)
+        reason = None if settings.face_crop else face_reason(gray, [x - x0, y - y0, w, h], Limits.of(settings), scale)
         if reason:
             dropped.append(DroppedFace(box, reason))
         else:
@@ -482,7 +482,7 @@ def _follow(
     if settings.face_crop:
         return image, None, [[0, 0, image.shape[1], image.shape[0]]], True
     small = cv2.cvtColor(np.ascontiguousarray(image[::LIGHT_STRIDE, ::LIGHT_STRIDE]), cv2.COLOR_BGR2GRAY)
-    light = frame_light(small, settings)
+    light = frame_light(small, Limits.of(settings))
     if light:
         image = enhance(image, dark=light.startswith("dark"))
     due = t - held.full >= settings.detect_interval

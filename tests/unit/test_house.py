@@ -191,3 +191,14 @@ def test_every_setting_is_described_and_grouped():
     assert all(i.label and i.help for i in infos)
     numbers = [i for i in infos if i.type in (int, float)]
     assert all(i.lo is not None and i.hi is not None and i.lo <= i.default <= i.hi for i in numbers)
+
+
+def _names_imported(path: Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == module for a in n.names}
+
+
+def test_face_leaves_take_values_not_the_settings_object():
+    """Leaves receive the few values they need (quality.Limits, plain arguments), not the whole Settings."""
+    given = {p.name: _names_imported(p, "emotion.settings") for p in sorted((PACKAGE / "face").glob("*.py"))}
+    assert not {name for name, names in given.items() if "Settings" in names}, given
