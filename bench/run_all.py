@@ -5,7 +5,12 @@ Usage, from the repository root: python -m bench.run_all [--quick] [--only faces
 Each script runs in its own process (``python -m bench.<script>``, in the repository root), its output is shown as
 it comes, and its last ``RESULT {json}`` line is read for the table. ``--quick`` skips the slow ones (the DeepFace
 baseline, the 10-minute 1080p video, the retrain) and runs the others with fewer repeats. A script that fails or is
-skipped leaves "n/a" in its rows. The table is Markdown, ready for the README's "Benchmarks" section.
+skipped leaves "n/a" in its rows.
+
+The figures are kept in ``docs/benchmarks.json`` (each benchmark with the date, load and command of its last run;
+``--only`` replaces just those), and the README's benchmark table is generated from that file by
+:mod:`training.figures`, which this script calls after a run: no figure there is typed by hand (``--no-save`` leaves
+both alone), and a test checks that the README's table is the one the file gives.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ import subprocess
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from emotion.settings import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "docs" / "benchmarks.json"
+"""Every benchmark's last figures, with when and how they were measured."""
 
 SCRIPTS = {
     # name: (module in bench/, arguments, arguments with --quick, slow)
@@ -172,18 +181,56 @@ def table(results: dict[str, dict | None], status: dict[str, str]) -> list[str]:
     return lines
 
 
+def load_saved(path: Path = RESULTS) -> dict[str, dict]:
+    """The stored runs by benchmark name: result, status, date, load, cpus and command of each."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def save(runs: dict[str, dict], path: Path = RESULTS) -> dict[str, dict]:
+    """Merge this run's benchmarks into the stored ones (a benchmark not run keeps its last figures); return all."""
+    saved = {**load_saved(path), **runs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return saved
+
+
+def readme_block(saved: dict[str, dict]) -> str:
+    """The README's benchmark section body: the table of stored figures, then when and how each was measured."""
+    results = {name: saved[name]["result"] if name in saved else None for name in SCRIPTS}
+    status = {name: saved[name]["status"] if name in saved else "not run yet" for name in SCRIPTS}
+    lines = [*table(results, status), ""]
+    for name in SCRIPTS:
+        if name in saved:
+            run = saved[name]
+            lines.append(
+                f"- `{name}`: {run['date']}, `{run['command']}`, {run['cpus']} CPUs, load average "
+                f"{run['load'][0]:.1f} before / {run['load'][1]:.1f} after"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow benchmarks and use fewer repeats")
     ap.add_argument("--only", nargs="+", choices=list(SCRIPTS), help="run only these benchmarks")
+    ap.add_argument("--no-save", action="store_true", help="leave docs/benchmarks.json and the README as they are")
     a = ap.parse_args()
     names = a.only or list(SCRIPTS)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     results: dict[str, dict | None] = {}
     status: dict[str, str] = {}
+    runs: dict[str, dict] = {}
     for name in SCRIPTS:
         if name in names:
+            start = os.getloadavg()[0]
             results[name], status[name] = run(name, a.quick)
+            script, args, quick_args, _ = SCRIPTS[name]
+            command = " ".join(["python -m", f"bench.{script}", *(quick_args if a.quick else args)])
+            if results[name] is not None:
+                runs[name] = {"result": results[name], "status": status[name], "date": str(date.today()),
+                              "command": command, "cpus": os.cpu_count(), "load": [start, os.getloadavg()[0]]}
         else:
             results[name], status[name] = None, "not run (--only)"
     load1 = os.getloadavg()[0]
@@ -192,6 +239,12 @@ def main() -> None:
         f"{load1:.1f} at the end, {time.perf_counter() - t0:.0f} s in all{' (--quick)' if a.quick else ''}\n"
     )
     print("\n".join(table(results, status)))
+    if not a.no_save and runs:
+        from training.figures import rewrite  # the README's generated blocks
+
+        save(runs)
+        rewrite()
+        print(f"\nsaved to {RESULTS.relative_to(PROJECT_ROOT)}; the README's table regenerated from it")
 
 
 if __name__ == "__main__":
