@@ -18,6 +18,7 @@ import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -344,6 +345,112 @@ def _same_file(a: str, b: Path) -> bool:
         return False
 
 
+class _Stop(Exception):
+    """A reason to stop before analysing anything: said on stderr as "error: ...", with its exit code."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _inputs(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], Output]:
+    """The files to analyse and the opened outputs, after every usage check.
+
+    Raises:
+        _Stop: A usage error (exit 2), or no media files found (exit 1).
+    """
+    if args.executor == "dask" and not args.scheduler:
+        raise _Stop("--executor dask needs --scheduler tcp://HOST:8786")
+    if settings.collect and not settings.save:
+        raise _Stop("--keep needs --save: kept faces and voice are filed under their History entry, so that "
+                    "deleting the analysis deletes them")  # fmt: skip
+    try:
+        files = expand(args.paths)
+    except OSError as exc:
+        raise _Stop(f"cannot read the given paths: {reason(exc)}") from None
+    if not files:
+        raise _Stop("no media files found in the given paths", code=1)
+    targets = [(flag, path) for flag, path in (("--out", args.out), ("--csv", args.csv)) if path]
+    if len(targets) == 2 and (args.out == args.csv or _same_file(args.out, Path(args.csv))):
+        raise _Stop("--out and --csv are the same file")
+    for flag, path in targets:
+        if any(_same_file(path, f) for f in files):
+            raise _Stop(f"{flag} {shown(path)} is one of the files to analyse")
+    try:
+        return files, Output(args.out, args.csv)
+    except OutputError as exc:
+        raise _Stop(str(exc)) from None
+
+
+def _executor(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
+    """The loaded models (local) or the cluster client (``--executor local-cluster`` or ``dask``).
+
+    Raises:
+        _Stop: The models do not load or the cluster cannot be reached (exit 2).
+    """
+    from emotion.analysis.pipeline import Models
+
+    try:
+        if args.executor == "local":
+            return Models.load(settings), None
+        from emotion.analysis import cluster
+
+        return None, cluster.connect(args.scheduler if args.executor == "dask" else None, args.cluster_workers)
+    except (ModelUnavailable, OSError, ValueError, TypeError, KeyError) as exc:  # KeyError: a damaged registry
+        what = "" if isinstance(exc, ModelUnavailable) else f"the models could not load: {type(exc).__name__}: "
+        raise _Stop(f"{what}{shown(exc)}") from None
+    except EmotionError as exc:  # the cluster cannot be reached
+        raise _Stop(shown(exc)) from None
+
+
+@dataclass
+class _Tally:
+    """What a batch saved, kept and said, collected as its analyses arrive, then summed up on stderr."""
+
+    save: bool
+    saved: list[int] = field(default_factory=list)
+    extras: list[dict] = field(default_factory=list)
+    kept: int = 0
+    unsaved: int = 0
+    retraining: set[str] = field(default_factory=set)
+    said: Counter[str] = field(default_factory=Counter)
+
+    def add(self, analysis: Any, output: Output, write: Callable[[str], None]) -> None:
+        """Count one finished analysis and say its error and (once each) its messages and output problems."""
+        output.add(analysis.result)
+        self.extras.append(analysis.extras)
+        self.saved += [analysis.history_id] if analysis.history_id is not None else []
+        self.unsaved += self.save and analysis.history_id is None and not analysis.result.error
+        self.kept += analysis.kept
+        self.retraining.update(analysis.retraining)
+        if analysis.result.error:
+            write(f"{shown(analysis.key)}: {shown(analysis.result.error)}")
+        for text in analysis.messages:
+            self.said[text] += 1
+            if self.said[text] == 1:  # a store that fails says so once, not once a file
+                write(f"{shown(analysis.key)}: {shown(text)}")
+        for problem in output.problems:
+            write(f"error: {problem}")
+        output.problems.clear()
+
+    def report(self, results: list[Result]) -> int:
+        """Say what was saved, kept, unsaved and failed; return how many files failed or were not saved."""
+        for text, n in self.said.items():
+            if n > 1:
+                print(f"(and for {n - 1} more file{'s' if n > 2 else ''}: {shown(text)})", file=sys.stderr)
+        if self.saved:
+            entries = f"entry {self.saved[0]}" if len(self.saved) == 1 else f"entries {self.saved[0]}-{self.saved[-1]}"
+            also = f"; kept {self.kept} faces and voice segments for learning" if self.kept else ""
+            also += f"; retraining {', '.join(sorted(self.retraining))} in the background" if self.retraining else ""
+            print(f"saved to History as {entries}{also}", file=sys.stderr)
+        if self.unsaved:
+            print(f"{self.unsaved} of {len(results)} analyses could not be saved to History", file=sys.stderr)
+        failed = sum(r.error is not None for r in results)
+        if failed:
+            print(f"{failed} of {len(results)} files failed", file=sys.stderr)
+        return failed + self.unsaved
+
+
 def analyze_command(args: argparse.Namespace) -> int:
     """Run ``analyze`` through the batch flow; return the exit code.
 
@@ -352,87 +459,36 @@ def analyze_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from emotion.analysis import batch
-    from emotion.analysis.pipeline import Models
 
     settings = settings_from(args)
-    if args.executor == "dask" and not args.scheduler:
-        print("error: --executor dask needs --scheduler tcp://HOST:8786", file=sys.stderr)
-        return 2
-    if settings.collect and not settings.save:
-        print("error: --keep needs --save: kept faces and voice are filed under their History entry, so that "
-              "deleting the analysis deletes them", file=sys.stderr)
-        return 2
     try:
-        files = expand(args.paths)
-    except OSError as exc:
-        print(f"error: cannot read the given paths: {reason(exc)}", file=sys.stderr)
-        return 2
-    if not files:
-        print("error: no media files found in the given paths", file=sys.stderr)
-        return 1
-    targets = [(flag, path) for flag, path in (("--out", args.out), ("--csv", args.csv)) if path]
-    if len(targets) == 2 and (args.out == args.csv or _same_file(args.out, Path(args.csv))):
-        print("error: --out and --csv are the same file", file=sys.stderr)
-        return 2
-    for flag, path in targets:
-        if any(_same_file(path, f) for f in files):
-            print(f"error: {flag} {shown(path)} is one of the files to analyse", file=sys.stderr)
-            return 2
+        files, output = _inputs(args, settings)
+    except _Stop as stop:
+        print(f"error: {stop}", file=sys.stderr)
+        return stop.code
     try:
-        output = Output(args.out, args.csv)
-    except OutputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    client = None
-    try:
-        if args.executor == "local":
-            models = Models.load(settings)
-        else:
-            from emotion.analysis import cluster
-
-            client = cluster.connect(args.scheduler if args.executor == "dask" else None, args.cluster_workers)
-    except (ModelUnavailable, OSError, ValueError, TypeError, KeyError) as exc:  # KeyError: a damaged registry
+        models, client = _executor(args, settings)
+    except _Stop as stop:
         output.close()
-        what = "" if isinstance(exc, ModelUnavailable) else f"the models could not load: {type(exc).__name__}: "
-        print(f"error: {what}{shown(exc)}", file=sys.stderr)
-        return 2
-    except EmotionError as exc:  # the cluster cannot be reached
-        output.close()
-        print(f"error: {shown(exc)}", file=sys.stderr)
-        return 2
+        print(f"error: {stop}", file=sys.stderr)
+        return stop.code
     bar = tqdm(total=len(files), unit="file", disable=args.quiet, file=sys.stderr)
 
     def progress(step: batch.Step) -> None:
         bar.set_postfix_str(f"{shown(step.name)[:30]} {step.stage} {step.fraction:.0%}")
 
-    saved: list[int] = []
-    extras: list[dict] = []
-    kept, unsaved, retraining, said = 0, 0, set(), Counter[str]()
     sources = [batch.Source.file(f) for f in files]
-    if client is None:
-        stream = batch.run(sources, settings, models, progress=progress)
-    else:
-        from emotion.analysis import cluster
-
-        stream = cluster.run(sources, settings, client)
+    tally = _Tally(settings.save)
     try:
+        if client is None:
+            stream = batch.run(sources, settings, models, progress=progress)
+        else:
+            from emotion.analysis import cluster
+
+            stream = cluster.run(sources, settings, client)
         for analysis in stream:
             bar.update(1)
-            output.add(analysis.result)
-            extras.append(analysis.extras)
-            saved += [analysis.history_id] if analysis.history_id is not None else []
-            unsaved += settings.save and analysis.history_id is None and not analysis.result.error
-            kept += analysis.kept
-            retraining.update(analysis.retraining)
-            if analysis.result.error:
-                tqdm.write(f"{shown(analysis.key)}: {shown(analysis.result.error)}", file=sys.stderr)
-            for text in analysis.messages:
-                said[text] += 1
-                if said[text] == 1:  # a store that fails says so once, not once a file
-                    tqdm.write(f"{shown(analysis.key)}: {shown(text)}", file=sys.stderr)
-            for problem in output.problems:
-                tqdm.write(f"error: {problem}", file=sys.stderr)
-            output.problems.clear()
+            tally.add(analysis, output, lambda text: tqdm.write(text, file=sys.stderr))
     finally:
         bar.close()
         output.close()
@@ -440,22 +496,9 @@ def analyze_command(args: argparse.Namespace) -> int:
             _close_cluster(client)
         for problem in output.problems:
             print(f"error: {problem}", file=sys.stderr)
-    results = output.results
-    for text, n in said.items():
-        if n > 1:
-            print(f"(and for {n - 1} more file{'s' if n > 2 else ''}: {shown(text)})", file=sys.stderr)
-    if saved:
-        entries = f"entry {saved[0]}" if len(saved) == 1 else f"entries {saved[0]}-{saved[-1]}"
-        also = f"; kept {kept} faces and voice segments for learning" if kept else ""
-        also += f"; retraining {', '.join(sorted(retraining))} in the background" if retraining else ""
-        print(f"saved to History as {entries}{also}", file=sys.stderr)
-    if unsaved:
-        print(f"{unsaved} of {len(results)} analyses could not be saved to History", file=sys.stderr)
-    failed = sum(r.error is not None for r in results)
-    if failed:
-        print(f"{failed} of {len(results)} files failed", file=sys.stderr)
-    reported = write_reports(args.report, results, extras, settings) if args.report else True
-    return 1 if failed or unsaved or not (output.json_ok and output.csv_ok and reported) else 0
+    bad = tally.report(output.results)
+    reported = write_reports(args.report, output.results, tally.extras, settings) if args.report else True
+    return 1 if bad or not (output.json_ok and output.csv_ok and reported) else 0
 
 
 def write_reports(target: str, results: list[Result], extras: list[dict], settings: Settings) -> bool:

@@ -49,11 +49,20 @@ def digest(path: Path) -> str:
 def cli(*args: str, env: dict | None = None, limit: int = 0) -> subprocess.CompletedProcess:
     """Run ``python -m emotion``; with ``limit``, no file it writes may grow past that many bytes (a full disk)."""
 
-    def full() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    cmd = [sys.executable, "-m", "emotion", *args]
+    if limit:  # set in the child before it runs the CLI: a preexec_fn runs Python in a fork of this threaded process
+        cmd = [sys.executable, "-c", FULL_DISK, str(limit), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
-    return subprocess.run([sys.executable, "-m", "emotion", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=env, preexec_fn=full if limit else None)
+
+FULL_DISK = (
+    "import resource, runpy, sys\n"
+    "limit = int(sys.argv.pop(1))\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))\n"
+    "sys.argv[0] = 'emotion'\n"
+    "runpy.run_module('emotion', run_name='__main__', alter_sys=True)\n"
+)
+"""Runs ``python -m emotion`` with a cap on the size of any file it writes (a full disk)."""
 
 
 def shown(markdown: str) -> str:
