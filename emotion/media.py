@@ -154,15 +154,66 @@ class VideoInfo:
     note: str | None = None
 
 
-def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
+MEDIA_FORMATS = ("mov", "matroska", "avi", "wav", "w64", "mp3", "flac", "ogg", "aac", "mpegts")
+"""The containers (FFmpeg demuxers) an audio or video file may be in; mov covers mp4, m4a and 3gp, matroska webm.
+
+Nothing else is opened: playlists, manifests and lists of other files (HLS, DASH, concat/ffconcat, IMF, SDP, RTP, ...)
+name files or URLs that are not the upload, and FFmpeg would open those. FFmpeg refuses any other demuxer after
+probing the file's first bytes and before it reads a header (``format_whitelist``), and reads only local files
+(``protocol_whitelist``); the ffmpeg binary, where used, is pinned to the demuxer found here."""
+OPEN_OPTIONS = {"format_whitelist": ",".join(MEDIA_FORMATS), "protocol_whitelist": "file"}
+"""Options of every ``av.open`` of an upload (see :data:`MEDIA_FORMATS`)."""
+REFUSED_FORMAT = (
+    "not a media file the studio reads: only audio and video containers are opened, never a playlist, manifest or "
+    "list of other files (HLS, DASH, ffconcat, ...)"
+)
+
+
+def open_media(path: str | Path, what: str = "media file"):  # noqa: ANN201 - av types are optional at import time
+    """Open an audio or video file with PyAV, as one of :data:`MEDIA_FORMATS` only, reading no other file.
+
+    Args:
+        path: The file.
+        what: What the file should be, for the message when it cannot be read ("video", ...).
+
+    Raises:
+        MediaError: If the file is empty, not readable, or in a format that is not allowed.
+    """
     import av
 
+    path = Path(path)
     if path.stat().st_size == 0:
         raise MediaError("the file is empty (0 bytes)")
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=dict(OPEN_OPTIONS))
+    except av.error.ArgumentError:  # what FFmpeg answers when the probed demuxer is not in the whitelist
+        raise MediaError(REFUSED_FORMAT) from None
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise MediaError(f"not a readable video ({_short(exc)})") from None
+        raise MediaError(f"not a readable {what} ({_short(exc)})") from None
+    if media_format(container) is None:
+        container.close()
+        raise MediaError(REFUSED_FORMAT)
+    return container
+
+
+def media_format(container) -> str | None:  # noqa: ANN001 - av types are optional at import time
+    """Return the name in :data:`MEDIA_FORMATS` of an open container's demuxer, or None if it is not allowed."""
+    names = container.format.name.split(",")
+    return next((name for name in MEDIA_FORMATS if name in names), None)
+
+
+def probe_format(path: str | Path) -> str:
+    """Return the demuxer of an audio or video file (a name in :data:`MEDIA_FORMATS`), to pin the ffmpeg binary to.
+
+    Raises:
+        MediaError: As :func:`open_media`.
+    """
+    with open_media(path) as container:
+        return str(media_format(container))
+
+
+def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
+    container = open_media(path, "video")
     if not container.streams.video:
         container.close()
         raise MediaError(NO_VIDEO_STREAM)
