@@ -268,6 +268,10 @@ MAX_UPLOAD_MB = 1024
 the service."""
 SERVICE_RATE_LIMIT = 100
 """Requests per client per minute the service answers before it says 429."""
+SERVICE_RATE_CLIENTS = 10_000
+"""Most clients the rate limit tracks at once (about 1 kB each); one silent for a minute is forgotten first, and
+when all are recent, the one seen longest ago. A client is its peer address, or the API key once verified: never
+what a request merely claims."""
 SERVICE_MAX_JOBS = 64
 """Jobs the service keeps waiting or running before it says 503."""
 
