@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from emotion.errors import MediaError
-from emotion.settings import AUDIO_RATES, IMAGE_WORK_PIXELS, MAX_IMAGE_PIXELS, MAX_SAMPLES
+from emotion.settings import AUDIO_RATES, IMAGE_WORK_PIXELS, LONGEST_RECORDING, MAX_IMAGE_PIXELS, MAX_SAMPLES
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v"}
@@ -281,8 +281,16 @@ def probe_video(path: str | Path) -> VideoInfo:
                 note += f"the {held:.1f} s were analysed"
                 fps = int(stream.frames) / (held - start) if stream.frames and held > start else fps
             duration = held if claimed <= 0 or note else claimed
+        if duration - start > LONGEST_RECORDING:
+            note = "; ".join(filter(None, [note, _impossible(duration - start)]))
         frames = int(stream.frames) or int(round((duration - start) * fps))
         return VideoInfo(duration, fps, frames, width, height, bool(container.streams.audio), start, note)
+
+
+def _impossible(span: float) -> str:
+    """The record's note on a video whose timestamps span more than :data:`~emotion.settings.LONGEST_RECORDING`."""
+    return (f"impossible duration: the video's timestamps span {span:.0f} s ({span / 86400:.0f} days), more than "
+            f"any recording; they jump, and the frames are placed at the times the file gives")
 
 
 def _fps(stream) -> float:  # noqa: ANN001 - av types are optional at import time

@@ -45,6 +45,10 @@ AUDIO_RATES = (4_000, 384_000)
 """Sample rates (Hz) an audio track may have; outside them it is refused (a 1 Hz track would decode to gigabytes)."""
 MAX_AUDIO_SECONDS = 4 * 3600.0
 """Most seconds of audio decoded from one file when no duration limit is set (16 kHz float: 0.9 GB)."""
+LONGEST_RECORDING = 7 * 24 * 3600.0
+"""Seconds a video's timestamps may span before its record says they are impossible (they jump: no recording runs a
+week). The frames are still analysed at the times the file gives; tables and charts list only windows that hold
+samples, so a span of years costs nothing."""
 MAX_SAMPLES = 20_000
 """Most frames sampled from one video; more (a high fps over a long video) are spread evenly with a note."""
 
