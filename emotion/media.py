@@ -17,7 +17,15 @@ import cv2
 import numpy as np
 
 from emotion.errors import MediaError
-from emotion.settings import AUDIO_RATES, IMAGE_WORK_PIXELS, LONGEST_RECORDING, MAX_IMAGE_PIXELS, MAX_SAMPLES
+from emotion.settings import (
+    AUDIO_RATES,
+    IMAGE_WORK_PIXELS,
+    LONGEST_RECORDING,
+    MAX_IMAGE_PIXELS,
+    MAX_SAMPLES,
+    MAX_VIDEO_PIXELS,
+    VIDEO_WORK_PIXELS,
+)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v"}
@@ -213,11 +221,34 @@ def probe_format(path: str | Path) -> str:
 
 
 def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
+    """Open a video; refuse one without a video stream or with frames over the size limit.
+
+    The frame size is read from the stream's header, before any frame is decoded (see
+    :data:`~emotion.settings.MAX_VIDEO_PIXELS`); frames over :data:`~emotion.settings.VIDEO_WORK_PIXELS` are
+    decoded with one thread.
+    """
     container = open_media(path, "video")
     if not container.streams.video:
         container.close()
         raise MediaError(NO_VIDEO_STREAM)
+    ctx = container.streams.video[0].codec_context
+    try:
+        _check_frame_size(int(ctx.width or 0), int(ctx.height or 0))
+    except MediaError:
+        container.close()
+        raise
+    if (ctx.width or 0) * (ctx.height or 0) > VIDEO_WORK_PIXELS:
+        ctx.thread_count = 1  # each decoding thread would hold frames of its own
     return container
+
+
+def _check_frame_size(width: int, height: int) -> None:
+    """Refuse a video frame over :data:`MAX_VIDEO_PIXELS`."""
+    if width * height > MAX_VIDEO_PIXELS:
+        raise MediaError(
+            f"the video's frames are too large to analyse ({width}x{height}, {width * height / 1e6:.0f} megapixels; "
+            f"the limit is {MAX_VIDEO_PIXELS / 1e6:.1f} megapixels)"
+        )
 
 
 def _short(exc: BaseException) -> str:
@@ -421,6 +452,8 @@ def iter_video_frames(
                 if index < 0 and not after_seek:
                     raise MediaError(f"the video could not be decoded ({_short(exc)})") from None
                 frame = None
+            if frame is not None:
+                _check_frame_size(frame.width, frame.height)  # a stream whose frames grow past its header
             if after_seek and (frame is None or frame.time is None):
                 # nothing (or no timestamp) after the seek: decode from the start instead
                 seekable, after_seek, last_t = False, False, -step
@@ -479,6 +512,7 @@ def iter_all_frames(
                 break
             if frame is None:
                 break
+            _check_frame_size(frame.width, frame.height)
             t = float(frame.time) - zero if frame.time is not None else last_t + step
             t = t if t > last_t else last_t + step  # missing or repeated timestamps: count frames
             if t > until:

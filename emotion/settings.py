@@ -41,6 +41,13 @@ MAX_IMAGE_PIXELS = 50_000_000
 IMAGE_WORK_PIXELS = 25_000_000
 """Images larger than this are analysed at half their width and height (JPEGs are decoded at that size)."""
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))  # OpenCV's own guard, if cv2 loads after
+MAX_VIDEO_PIXELS = 7680 * 4320
+"""Largest video frame (width x height, as the stream's header declares; 8K UHD, 33 megapixels) that is decoded; a
+video with larger frames is refused before any frame is decoded (a 16000x16000 H.264 of 750 kB took 9.5 GB), and a
+frame that grows past it mid-stream stops decoding."""
+VIDEO_WORK_PIXELS = 3840 * 2160
+"""Video frames larger than this (4K UHD) are analysed shrunk to about this many pixels: FFmpeg's scaler converts
+them straight to the smaller size, so no full-size copy is made, and larger frames are decoded with one thread."""
 AUDIO_RATES = (4_000, 384_000)
 """Sample rates (Hz) an audio track may have; outside them it is refused (a 1 Hz track would decode to gigabytes)."""
 MAX_AUDIO_SECONDS = 4 * 3600.0
