@@ -17,7 +17,7 @@ import cv2
 import pytest
 
 from tests import media_tools as mt
-from tests.conftest import MEDIA, need
+from tests.conftest import MEDIA, ROOT, need
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
@@ -84,3 +84,36 @@ out["json"] = len(to_json([result]))
     assert out["report"] > 0 and out["csv"] < 100
     assert peak < 2500, f"peak RSS {peak:.0f} MB"
     json.dumps(out)
+
+
+APP = """
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+init = PagesManager.__init__
+
+def navigation_app(self, *args, **kwargs):  # as tests/e2e/test_app.py: the app is st.navigation-driven
+    init(self, *args, **kwargs)
+    PagesManager.uses_pages_directory = False
+
+PagesManager.__init__ = navigation_app
+at = AppTest.from_file(ROOT + "/streamlit_app.py", default_timeout=240)
+at.run()
+at.file_uploader(key="uploads").set_value([(NAME, DATA, "video/x-matroska")]).run()
+next(b for b in at.button if b.label.startswith("Analyse")).click().run()
+out["exception"] = [str(e.value)[:300] for e in at.exception]
+out["captions"] = [c.value for c in at.caption]
+out["rows"] = max([len(d.value) for d in at.dataframe] or [0])
+at.switch_page("pages/history.py").run()
+out["history_exception"] = [str(e.value)[:300] for e in at.exception]
+"""
+
+
+def test_the_analyse_page_and_history_show_a_timestamp_jump(tmp_path):
+    video = jumping_mkv(tmp_path / "jump.mkv")
+    code = f"ROOT, NAME, DATA = {str(ROOT)!r}, 'jump.mkv', {video.read_bytes()!r}\n" + APP
+    out, peak, wall = mt.run_capped(code, CAP, timeout=500)
+    print(f"the app on a timestamp jump: peak RSS {peak:.0f} MB, {wall:.1f} s, {out['rows']} rows at most")
+    assert out["exception"] == [] and out["history_exception"] == [], out
+    assert any("impossible duration" in c for c in out["captions"]), out["captions"]
+    assert out["rows"] < 50
