@@ -17,7 +17,15 @@ import cv2
 import numpy as np
 
 from emotion.errors import MediaError, one_line
-from emotion.settings import AUDIO_RATES, IMAGE_WORK_PIXELS, MAX_IMAGE_PIXELS, MAX_SAMPLES
+from emotion.settings import (
+    AUDIO_RATES,
+    IMAGE_WORK_PIXELS,
+    LONGEST_RECORDING,
+    MAX_IMAGE_PIXELS,
+    MAX_SAMPLES,
+    MAX_VIDEO_PIXELS,
+    VIDEO_WORK_PIXELS,
+)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v"}
@@ -154,24 +162,98 @@ class VideoInfo:
     note: str | None = None
 
 
-def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
+MEDIA_FORMATS = ("mov", "matroska", "avi", "wav", "w64", "mp3", "flac", "ogg", "aac", "mpegts")
+"""The containers (FFmpeg demuxers) an audio or video file may be in; mov covers mp4, m4a and 3gp, matroska webm.
+
+Nothing else is opened: playlists, manifests and lists of other files (HLS, DASH, concat/ffconcat, IMF, SDP, RTP, ...)
+name files or URLs that are not the upload, and FFmpeg would open those. FFmpeg refuses any other demuxer after
+probing the file's first bytes and before it reads a header (``format_whitelist``), and reads only local files
+(``protocol_whitelist``); the ffmpeg binary, where used, is pinned to the demuxer found here."""
+OPEN_OPTIONS = {"format_whitelist": ",".join(MEDIA_FORMATS), "protocol_whitelist": "file"}
+"""Options of every ``av.open`` of an upload (see :data:`MEDIA_FORMATS`)."""
+REFUSED_FORMAT = (
+    "not a media file the studio reads: only audio and video containers are opened, never a playlist, manifest or "
+    "list of other files (HLS, DASH, ffconcat, ...)"
+)
+
+
+def open_media(path: str | Path, what: str = "media file"):  # noqa: ANN201 - av types are optional at import time
+    """Open an audio or video file with PyAV, as one of :data:`MEDIA_FORMATS` only, reading no other file.
+
+    Args:
+        path: The file.
+        what: What the file should be, for the message when it cannot be read ("video", ...).
+
+    Raises:
+        MediaError: If the file is empty, not readable, or in a format that is not allowed.
+    """
     import av
 
+    path = Path(path)
     if path.stat().st_size == 0:
         raise MediaError("the file is empty (0 bytes)")
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=dict(OPEN_OPTIONS))
+    except av.error.ArgumentError:  # what FFmpeg answers when the probed demuxer is not in the whitelist
+        raise MediaError(REFUSED_FORMAT) from None
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise MediaError(f"not a readable video ({decode_reason(exc)})") from None
+        raise MediaError(f"not a readable {what} ({decode_reason(exc)})") from None
+    if media_format(container) is None:
+        container.close()
+        raise MediaError(REFUSED_FORMAT)
+    return container
+
+
+def media_format(container) -> str | None:  # noqa: ANN001 - av types are optional at import time
+    """Return the name in :data:`MEDIA_FORMATS` of an open container's demuxer, or None if it is not allowed."""
+    names = container.format.name.split(",")
+    return next((name for name in MEDIA_FORMATS if name in names), None)
+
+
+def probe_format(path: str | Path) -> str:
+    """Return the demuxer of an audio or video file (a name in :data:`MEDIA_FORMATS`), to pin the ffmpeg binary to.
+
+    Raises:
+        MediaError: As :func:`open_media`.
+    """
+    with open_media(path) as container:
+        return str(media_format(container))
+
+
+def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
+    """Open a video; refuse one without a video stream or with frames over the size limit.
+
+    The frame size is read from the stream's header, before any frame is decoded (see
+    :data:`~emotion.settings.MAX_VIDEO_PIXELS`); frames over :data:`~emotion.settings.VIDEO_WORK_PIXELS` are
+    decoded with one thread.
+    """
+    container = open_media(path, "video")
     if not container.streams.video:
         container.close()
         raise MediaError(NO_VIDEO_STREAM)
+    ctx = container.streams.video[0].codec_context
+    try:
+        _check_frame_size(int(ctx.width or 0), int(ctx.height or 0))
+    except MediaError:
+        container.close()
+        raise
+    if (ctx.width or 0) * (ctx.height or 0) > VIDEO_WORK_PIXELS:
+        ctx.thread_count = 1  # each decoding thread would hold frames of its own
     return container
 
 
 def decode_reason(exc: BaseException) -> str:
     """Why PyAV or FFmpeg could not read a file, in one line and without the file's path (its ``: 'path'`` tail)."""
     return one_line(exc).split(": '")[0][:120]
+
+
+def _check_frame_size(width: int, height: int) -> None:
+    """Refuse a video frame over :data:`MAX_VIDEO_PIXELS`."""
+    if width * height > MAX_VIDEO_PIXELS:
+        raise MediaError(
+            f"the video's frames are too large to analyse ({width}x{height}, {width * height / 1e6:.0f} megapixels; "
+            f"the limit is {MAX_VIDEO_PIXELS / 1e6:.1f} megapixels)"
+        )
 
 
 def origin(container) -> float:  # noqa: ANN001 - av types are optional at import time
@@ -230,8 +312,16 @@ def probe_video(path: str | Path) -> VideoInfo:
                 note += f"the {held:.1f} s were analysed"
                 fps = int(stream.frames) / (held - start) if stream.frames and held > start else fps
             duration = held if claimed <= 0 or note else claimed
+        if duration - start > LONGEST_RECORDING:
+            note = "; ".join(filter(None, [note, _impossible(duration - start)]))
         frames = int(stream.frames) or int(round((duration - start) * fps))
         return VideoInfo(duration, fps, frames, width, height, bool(container.streams.audio), start, note)
+
+
+def _impossible(span: float) -> str:
+    """The record's note on a video whose timestamps span more than :data:`~emotion.settings.LONGEST_RECORDING`."""
+    return (f"impossible duration: the video's timestamps span {span:.0f} s ({span / 86400:.0f} days), more than "
+            f"any recording; they jump, and the frames are placed at the times the file gives")
 
 
 def _fps(stream) -> float:  # noqa: ANN001 - av types are optional at import time
@@ -362,6 +452,8 @@ def iter_video_frames(
                 if index < 0 and not after_seek:
                     raise MediaError(f"the video could not be decoded ({decode_reason(exc)})") from None
                 frame = None
+            if frame is not None:
+                _check_frame_size(frame.width, frame.height)  # a stream whose frames grow past its header
             if after_seek and (frame is None or frame.time is None):
                 # nothing (or no timestamp) after the seek: decode from the start instead
                 seekable, after_seek, last_t = False, False, -step
@@ -420,6 +512,7 @@ def iter_all_frames(
                 break
             if frame is None:
                 break
+            _check_frame_size(frame.width, frame.height)
             t = float(frame.time) - zero if frame.time is not None else last_t + step
             t = t if t > last_t else last_t + step  # missing or repeated timestamps: count frames
             if t > until:

@@ -42,10 +42,21 @@ MAX_IMAGE_PIXELS = 50_000_000
 IMAGE_WORK_PIXELS = 25_000_000
 """Images larger than this are analysed at half their width and height (JPEGs are decoded at that size)."""
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))  # OpenCV's own guard, if cv2 loads after
+MAX_VIDEO_PIXELS = 7680 * 4320
+"""Largest video frame (width x height, as the stream's header declares; 8K UHD, 33 megapixels) that is decoded; a
+video with larger frames is refused before any frame is decoded (a 16000x16000 H.264 of 750 kB took 9.5 GB), and a
+frame that grows past it mid-stream stops decoding."""
+VIDEO_WORK_PIXELS = 3840 * 2160
+"""Video frames larger than this (4K UHD) are analysed shrunk to about this many pixels: FFmpeg's scaler converts
+them straight to the smaller size, so no full-size copy is made, and larger frames are decoded with one thread."""
 AUDIO_RATES = (4_000, 384_000)
 """Sample rates (Hz) an audio track may have; outside them it is refused (a 1 Hz track would decode to gigabytes)."""
 MAX_AUDIO_SECONDS = 4 * 3600.0
 """Most seconds of audio decoded from one file when no duration limit is set (16 kHz float: 0.9 GB)."""
+LONGEST_RECORDING = 7 * 24 * 3600.0
+"""Seconds a video's timestamps may span before its record says they are impossible (they jump: no recording runs a
+week). The frames are still analysed at the times the file gives; tables and charts list only windows that hold
+samples, so a span of years costs nothing."""
 MAX_SAMPLES = 20_000
 """Most frames sampled from one video; more (a high fps over a long video) are spread evenly with a note."""
 
@@ -359,6 +370,10 @@ MAX_UPLOAD_MB = 1024
 the service."""
 SERVICE_RATE_LIMIT = 100
 """Requests per client per minute the service answers before it says 429."""
+SERVICE_RATE_CLIENTS = 10_000
+"""Most clients the rate limit tracks at once (about 1 kB each); one silent for a minute is forgotten first, and
+when all are recent, the one seen longest ago. A client is its peer address, or the API key once verified: never
+what a request merely claims."""
 SERVICE_MAX_JOBS = 64
 """Jobs the service keeps waiting or running before it says 503."""
 

@@ -36,7 +36,7 @@ from emotion.media import (
     sample_times,
 )
 from emotion.record import AudioResult, DroppedFace, Face, Frame, Quality, Result, Segment, face_summary, rounded
-from emotion.settings import IMAGE_WORK_PIXELS, MAX_SAMPLES, VERSION, Settings
+from emotion.settings import IMAGE_WORK_PIXELS, MAX_SAMPLES, VERSION, VIDEO_WORK_PIXELS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,16 @@ def _frames(
             f"{wanted} frames at {fps:g} per second are more than the {MAX_SAMPLES} a video may have "
             f"sampled; {MAX_SAMPLES} were sampled evenly"
         )
-    return len(times), iter_video_frames(path, times), 1.0
+    pixels = info.width * info.height
+    if pixels <= VIDEO_WORK_PIXELS:
+        return len(times), iter_video_frames(path, times), 1.0
+    scale = (VIDEO_WORK_PIXELS / pixels) ** 0.5  # converted straight to the working size: no full-size copy
+    side = int(max(info.width, info.height) * scale)
+    result.notes.append(
+        f"the video's frames ({info.width}x{info.height}) were analysed at about {round(info.width * scale)}x"
+        f"{round(info.height * scale)} (they are over {VIDEO_WORK_PIXELS / 1e6:.1f} megapixels)"
+    )
+    return len(times), iter_video_frames(path, times, side), scale
 
 
 def analyze_file(

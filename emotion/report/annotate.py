@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion.errors import one_line
 from emotion.media import MediaError, iter_video_frames, origin, read_image
 from emotion.record import Face, Frame, Result
 from emotion.settings import AUDIO_RATES
@@ -271,7 +270,7 @@ def annotate_video(
     """
     import av
 
-    from emotion.media import frame_to_bgr
+    from emotion.media import frame_to_bgr, open_media
 
     src_path, dst_path = Path(src_path), Path(dst_path)
     faces_at = _faces_at(result)
@@ -279,10 +278,7 @@ def annotate_video(
     first = next(iter(iter_video_frames(src_path, [0.0], max_side)), None)
     if first is None:
         raise MediaError("the video holds no decodable frames")
-    try:
-        src = av.open(str(src_path))
-    except (av.error.FFmpegError, ValueError) as exc:
-        raise MediaError(f"not a readable video ({one_line(exc, 120)})") from None
+    src = open_media(src_path, "video")  # only an allowed container, reading no other file
     with src:
         if not src.streams.video:
             raise MediaError("the file has no video stream")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion.errors import EmotionError, one_line
+from emotion.errors import EmotionError, MediaError, one_line
+from emotion.media import probe_format
 from emotion.record import Segment
 
 FORMATS = ("wav", "mp3")
@@ -46,6 +47,7 @@ def cut_clip(src: str | Path, start: float, end: float, dst: str | Path) -> Path
     from moviepy import VideoFileClip
 
     dst = Path(dst)
+    _allowed(src)
     try:
         with VideoFileClip(str(src)) as video:
             start, end = _span(start, end, video.duration)
@@ -57,6 +59,18 @@ def cut_clip(src: str | Path, start: float, end: float, dst: str | Path) -> Path
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise ClipError(f"the clip could not be cut: {one_line(exc, 160)}") from None
     return dst
+
+
+def _allowed(src: str | Path) -> str:
+    """Return the demuxer of ``src`` if it is an allowed media container (see :func:`emotion.media.probe_format`).
+
+    Raises:
+        ClipError: It is not: a playlist or list of other files is never handed to ffmpeg.
+    """
+    try:
+        return probe_format(src)
+    except MediaError as exc:
+        raise ClipError(f"the clip could not be cut: {exc}") from None
 
 
 def clip_bytes(src: str | Path, start: float, end: float) -> bytes:
@@ -86,8 +100,9 @@ def pcm(src: str | Path, start: float, end: float, rate: int = 16000) -> np.ndar
 
     import imageio_ffmpeg
 
+    pinned = ["-protocol_whitelist", "file", "-f", _allowed(src), "-i", f"file:{src}"]  # that demuxer, no other file
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{start:.3f}", "-t",
-           f"{end - start:.3f}", "-i", str(src), "-vn", "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"]
+           f"{end - start:.3f}", *pinned, "-vn", "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=600, check=False)  # noqa: S603 - a fixed binary
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -490,6 +490,9 @@ def _window_row(result: Result, scope: str, start: float, end: float, context: s
 def window_summaries(result: Result, sizes: tuple[float, ...] = (30.0, 60.0), context: str = "general") -> pd.DataFrame:
     """Return summaries over consecutive windows of each size, and cumulative ones.
 
+    Only windows that hold a sampled frame or the centre of a voice window are listed, so the table grows with the
+    samples, never with the span: a file whose timestamps jump by years gives a few rows, not millions.
+
     Args:
         result: An analysed video or audio file.
         sizes: Window lengths in seconds (default 30 s and 1 min).
@@ -498,7 +501,7 @@ def window_summaries(result: Result, sizes: tuple[float, ...] = (30.0, 60.0), co
     Returns:
         One row per window: ``window`` ("30 s", "1 min", ... or "cumulative"), ``start_s``, ``end_s``, the
         number of faces and the top face emotion with its mean probability, the same for speech windows, and
-        the engagement score of the window. Cumulative rows run from 0 to the end of each window of the
+        the engagement score of the window. Cumulative rows run from 0 to the end of each listed window of the
         smallest size.
     """
     segments = result.audio.segments if result.audio else []
@@ -506,18 +509,25 @@ def window_summaries(result: Result, sizes: tuple[float, ...] = (30.0, 60.0), co
     rows: list[dict] = []
     if end <= 0:
         return pd.DataFrame(rows)
+    times = [fr.t for fr in result.frames] + [(s.start + s.end) / 2 for s in segments]
     for size in sizes:
         label = f"{size / 60:g} min" if size >= 60 else f"{size:g} s"
-        for k in range(int(np.ceil(end / size))):
+        for k in _held_windows(times, size, end):
             start, stop = k * size, min((k + 1) * size, end)
             rows.append(_window_row(result, label, start, stop if stop < end else end + 1e-6, context))
     step = min(sizes)
-    for k in range(int(np.ceil(end / step))):
+    for k in _held_windows(times, step, end):
         stop = min((k + 1) * step, end)
         rows.append(_window_row(result, "cumulative", 0.0, stop if stop < end else end + 1e-6, context))
     df = pd.DataFrame(rows)
     df["end_s"] = df["end_s"].clip(upper=round(end, 2))
     return df
+
+
+def _held_windows(times: list[float], size: float, end: float) -> list[int]:
+    """Return the indices of the consecutive ``size``-second windows up to ``end`` that hold one of ``times``."""
+    last = max(0, int(np.ceil(end / size)) - 1)
+    return sorted({min(last, max(0, int(t // size))) for t in times}) or [last]
 
 
 def image_caption(result: Result) -> str:

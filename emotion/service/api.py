@@ -15,12 +15,14 @@ Every error is a 4xx or 5xx with ``{"detail": "one line"}``: never a traceback, 
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import shutil
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -56,26 +58,62 @@ def _fail(status: int, detail: str) -> JSONResponse:
 
 
 class RateLimit:
-    """At most ``per_minute`` requests per client in any 60 s (0: no limit)."""
+    """At most ``per_minute`` requests per client in any 60 s (0: no limit), for at most ``max_clients`` clients.
 
-    def __init__(self, per_minute: int) -> None:
+    A client whose last request is over 60 s old is forgotten; when the table is full all the same, the one seen
+    longest ago is.
+    """
+
+    def __init__(self, per_minute: int, max_clients: int = settings.SERVICE_RATE_CLIENTS) -> None:
         self.per_minute = per_minute
-        self.seen: dict[str, deque[float]] = defaultdict(deque)
+        self.max_clients = max(1, max_clients)
+        self.seen: OrderedDict[str, deque[float]] = OrderedDict()  # least recently seen first
         self.lock = threading.Lock()
 
-    def allow(self, client: str) -> bool:
-        """Count one request of ``client``; False when it is over the limit."""
+    def allow(self, client: str, now: float | None = None) -> bool:
+        """Count one request of ``client`` at ``now`` (monotonic seconds); False when it is over the limit."""
         if self.per_minute <= 0:
             return True
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         with self.lock:
-            times = self.seen[client]
+            self._expire(now)
+            times = self.seen.pop(client, None) or deque()
             while times and now - times[0] > 60.0:
                 times.popleft()
+            while len(self.seen) >= self.max_clients:
+                self.seen.popitem(last=False)
+            self.seen[client] = times
             if len(times) >= self.per_minute:
                 return False
             times.append(now)
             return True
+
+    def _expire(self, now: float) -> None:
+        """Forget the clients whose last request is over 60 s old (they are first in the table)."""
+        while self.seen:
+            times = next(iter(self.seen.values()))
+            if times and now - times[-1] <= 60.0:
+                return
+            self.seen.popitem(last=False)
+
+
+def client_id(request: Request, given: str, key: str | None) -> tuple[str, bool]:
+    """Return whom a request counts against for the rate limit, and whether it holds the configured API key.
+
+    A request with the configured key (compared in constant time) counts against the key; any other counts against
+    its peer address (an IPv6 address by its /64 network, which one host may hold whole), whatever header it sends.
+    """
+    verified = bool(key) and hmac.compare_digest(given.encode(), str(key).encode())
+    if verified:
+        return "key", True
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"peer:{host}", False
+    if address.version == 6:
+        return f"peer:{ipaddress.ip_network(f'{host}/64', strict=False)}", False
+    return f"peer:{address}", False
 
 
 def create_app(rate_limit: int = settings.SERVICE_RATE_LIMIT, max_jobs: int = settings.SERVICE_MAX_JOBS,
@@ -108,12 +146,12 @@ def create_app(rate_limit: int = settings.SERVICE_RATE_LIMIT, max_jobs: int = se
             given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
                 "Bearer "
             )
-            if key and given != key:
-                return _fail(401, "a valid API key is needed (header X-API-Key or Authorization: Bearer)")
-            client = given or (request.client.host if request.client else "unknown")
-            if not limiter.allow(client):
+            client, verified = client_id(request, given, key)
+            if not limiter.allow(client):  # before the key check, so that guessing keys is limited too
                 return JSONResponse({"detail": f"too many requests: at most {rate_limit} a minute"}, 429,
                                     headers={"Retry-After": "60"})
+            if key and not verified:
+                return _fail(401, "a valid API key is needed (header X-API-Key or Authorization: Bearer)")
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > upload_limit + 2**20:
             return _fail(413, f"the request is over the {settings.MAX_UPLOAD_MB} MB upload limit")

@@ -22,9 +22,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from emotion.errors import AudioError, NoAudioTrackError
+from emotion.errors import AudioError, MediaError, NoAudioTrackError
 from emotion.labels import voice_order
-from emotion.media import decode_reason, origin
+from emotion.media import decode_reason, open_media, origin, probe_format
 from emotion.record import AudioResult, Segment, rounded, voice_summary
 from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, Settings
 from emotion.voice import vad
@@ -70,13 +70,17 @@ def load_audio(path: str | Path, max_duration: float = 0.0) -> tuple[np.ndarray,
     if not path.is_file():
         raise AudioError("audio file not found")
     limit = max_duration + 1.0 if max_duration and max_duration > 0 else MAX_AUDIO_SECONDS
+    try:  # a file PyAV refuses or cannot open is never handed to another demuxer
+        fmt = probe_format(path)
+    except MediaError as exc:
+        raise AudioError(f"cannot read audio: {str(exc).replace('not a readable', 'corrupt or unsupported')}") from None
     try:
         signal = _decode_pyav(path, limit)
     except AudioError:
         raise
-    except Exception as exc:  # PyAV missing or failed: try the bundled ffmpeg binary before giving up
+    except Exception as exc:  # PyAV failed to decode: try the bundled ffmpeg binary, pinned to the same demuxer
         try:
-            signal = _decode_ffmpeg(path, limit)
+            signal = _decode_ffmpeg(path, limit, fmt)
         except AudioError:
             raise
         except Exception:
@@ -96,7 +100,7 @@ def _check_rate(rate: int) -> None:
 def _decode_pyav(path: Path, limit: float) -> np.ndarray:
     import av
 
-    with av.open(str(path)) as container:
+    with open_media(path, "audio file") as container:
         if not container.streams.audio:
             raise NoAudioTrackError("the file has no audio track, so there is no voice to analyse")
         stream = container.streams.audio[0]
@@ -139,11 +143,16 @@ def _decode_pyav(path: Path, limit: float) -> np.ndarray:
     return signal[: max(0, total)]
 
 
-def _decode_ffmpeg(path: Path, limit: float) -> np.ndarray:
-    """Decode with the ffmpeg binary, reading at most ``limit`` seconds of its output as it comes."""
+def _decode_ffmpeg(path: Path, limit: float, fmt: str) -> np.ndarray:
+    """Decode with the ffmpeg binary, reading at most ``limit`` seconds of its output as it comes.
+
+    The binary reads the file as the demuxer ``fmt`` (one of :data:`~emotion.media.MEDIA_FORMATS`, as PyAV found
+    it) and no other file.
+    """
     import imageio_ffmpeg
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-t", f"{limit:.3f}"]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-protocol_whitelist", "file", "-f", fmt]
+    cmd += ["-i", f"file:{path}", "-t", f"{limit:.3f}"]
     cmd += ["-vn", "-ac", "1", "-ar", str(SR), "-f", "f32le", "-"]
     signal = np.zeros(int(limit * SR), np.float32)  # pages are used only as samples arrive
     view, got = signal.data.cast("B"), 0
