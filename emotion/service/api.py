@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.datastructures import UploadFile
@@ -116,196 +116,229 @@ def client_id(request: Request, given: str, key: str | None) -> tuple[str, bool]
     return f"peer:{address}", False
 
 
+router = APIRouter()
+"""Every endpoint; :func:`create_app` mounts it on an app whose ``state`` holds the queue, limiter and limits."""
+
+
+def _queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> dict[str, Any]:
+    """Liveness: the version and the queue's load."""
+    jobs, size = _queue(request).pending()
+    return {"status": "ok", "version": VERSION, "jobs_waiting": jobs, "bytes_waiting": size}
+
+
+@router.get("/v1/models")
+def models() -> dict[str, Any]:
+    """The face models one can name, the detectors, and each learned modality's serving version."""
+    return {
+        "face_models": face_models(),
+        "detectors": list(settings.DETECTORS),
+        "voice_model": "voice_svm",
+        "active": {m: Registry(m).active() for m in retrains.MODALITIES},
+        "versions": {m: Registry(m).names() for m in retrains.MODALITIES},
+    }
+
+
+@router.post("/v1/retrain", status_code=202)
+def retrain(modality: str = "all") -> dict[str, Any]:
+    """Start a background retrain of ``voice``, ``face`` or ``all``; a new model serves only if better."""
+    if modality not in (*retrains.MODALITIES, "all"):
+        raise HTTPException(422, "modality must be voice, face or all")
+    names = list(retrains.MODALITIES) if modality == "all" else [modality]
+    return {m: "started" if retrains.start(m) else "already running" for m in names}
+
+
+@router.post("/v1/analyses", status_code=202)
+async def submit(request: Request) -> JSONResponse:
+    """Upload files to analyse; settings as form fields or a JSON ``settings`` field. Returns the job id."""
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=100)
+    except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
+        raise HTTPException(400, f"not a multipart upload ({one_line(exc, 120)})") from None
+    uploads = [v for k, v in form.multi_items() if k == "files" and not isinstance(v, str)]
+    fields = {k: v for k, v in form.multi_items() if k != "files" and isinstance(v, str)}
+    if not uploads:
+        raise HTTPException(400, "no files: send them as multipart field 'files'")
+    options = _settings(fields)
+    queue = _queue(request)
+    folder = work_folder()
+    names, paths, rejected, size = await _take(uploads, folder, request.app.state.upload_limit)
+    if not paths:
+        shutil.rmtree(folder, ignore_errors=True)
+        status, error = int(rejected[0]["status"]), str(rejected[0]["error"])
+        detail = error if len(rejected) == 1 else f"no file could be taken: {error}"
+        return JSONResponse({"detail": detail, "rejected": rejected}, status)
+    job_id = queue.new_id()
+    try:
+        queue.submit(Job(job_id, names, paths, options, folder, size))
+    except QueueFull as exc:
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "30"})
+    body = {"id": job_id, "status": "queued", "files": names, "rejected": rejected,
+            "status_url": f"/v1/analyses/{job_id}"}  # fmt: skip
+    return JSONResponse(body, 202)
+
+
+async def _take(
+    uploads: list[Any], folder: Path, limit: int
+) -> tuple[list[str], list[Path], list[dict[str, Any]], int]:
+    """Store each upload in ``folder`` under a generated name: (shown names, paths, refused files, bytes taken).
+
+    The folder is removed if storing fails midway.
+    """
+    names: list[str] = []
+    paths: list[Path] = []
+    rejected: list[dict[str, Any]] = []
+    size = 0
+    try:
+        for i, upload in enumerate(uploads):
+            name = display_name(upload.filename or "upload")
+            path = folder / f"upload-{i}{safe_extension(upload.filename or '')}"
+            problem = await _store(upload, path, limit)
+            if problem:
+                rejected.append({"file": name, "status": problem[0], "error": problem[1]})
+                continue
+            names.append(name)
+            paths.append(path)
+            size += path.stat().st_size
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return names, paths, rejected, size
+
+
+@router.get("/v1/analyses")
+def listing(limit: int = 100, file: str | None = None, kind: str | None = None, emotion: str | None = None,
+            since: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Stored analyses (History), newest first, filtered by file name part, kind, emotion or ISO date."""
+    if not 1 <= limit <= 10000:
+        raise HTTPException(422, "limit must be 1..10000")
+    rows = []
+    for e in History().list(10000):
+        wanted = (
+            (not file or file.lower() in e.file.lower())
+            and (not kind or e.kind == kind)
+            and (not emotion or (e.dominant_emotion or "").startswith(emotion))
+            and (not since or e.created_at >= since)
+        )
+        if not wanted:
+            continue
+        rows.append({"id": e.id, "created_at": e.created_at, "file": e.file, "kind": e.kind, "run": e.run,
+                     "duration": e.duration, "dominant_emotion": e.dominant_emotion, "error": e.error})  # fmt: skip
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+@router.get("/v1/analyses/{ref}")
+def status(request: Request, ref: str) -> dict[str, Any]:
+    """A job's status and progress (and its records when done), or a stored analysis by its History id."""
+    job = _queue(request).get(ref)
+    if job is not None:
+        return job.summary()
+    entry_id = _entry_id(ref)
+    result, _ = _entry(entry_id)
+    return {"id": entry_id, "status": "done", "results": [result.to_dict()]}
+
+
+@router.delete("/v1/analyses/{ref}")
+def forget(request: Request, ref: str) -> dict[str, Any]:
+    """Forget a job or a stored analysis, and every face and voice segment kept from it."""
+    job = _queue(request).forget(ref)
+    ids = [a.history_id for a in job.analyses if a.history_id is not None] if job else [_entry_id(ref)]
+    if job is None:
+        _entry(ids[0])
+    items = sum(privacy.forget_analysis(i) for i in ids)
+    return {"deleted": ids, "items": items, "cancelled": bool(job and job.status in ("queued", "running"))}
+
+
+@router.get("/v1/analyses/{ref}/export.{fmt}")
+def export(request: Request, ref: str, fmt: str) -> Response:
+    """The records as JSON or CSV, the annotated video (MP4, for a job of one video), or an HTML report."""
+    if fmt not in ("json", "csv", "mp4", "html"):
+        raise HTTPException(404, "export formats: json, csv, mp4, html")
+    job = _queue(request).get(ref)
+    if job is not None and job.status != "done":
+        raise HTTPException(409, f"the job is {job.status}; exports are ready when it is done")
+    results = [a.result for a in job.analyses] if job else [_entry(_entry_id(ref))[0]]
+    stem = export_stem("emotion_", results[0].file if len(results) == 1 else f"job-{ref[:8]}")
+    if fmt == "json":
+        return Response(to_json(results), media_type="application/json", headers=_attachment(f"{stem}.json"))
+    if fmt == "csv":
+        return PlainTextResponse(to_csv(results), media_type="text/csv", headers=_attachment(f"{stem}.csv"))
+    if fmt == "html":
+        return HTMLResponse(html_report(results))
+    videos = [a.video for a in (job.analyses if job else []) if a.video]
+    if len(videos) != 1:
+        raise HTTPException(404, "an annotated video exists only for a finished job of one video analysed with "
+                                 "annotated_video=true (uploads are not kept)")  # fmt: skip
+    return Response(videos[0], media_type="video/mp4", headers=_attachment(f"{stem}_annotated.mp4"))
+
+
+async def guard(request: Request, call_next):  # noqa: ANN001, ANN201 - Starlette's middleware protocol
+    """Rate limit, API key and request size before any endpoint; one line, never a traceback, on failure."""
+    state = request.app.state
+    if request.url.path not in OPEN:
+        key = settings.api_key()
+        given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        client, verified = client_id(request, given, key)
+        if not state.limiter.allow(client):  # before the key check, so that guessing keys is limited too
+            return JSONResponse({"detail": f"too many requests: at most {state.limiter.per_minute} a minute"}, 429,
+                                headers={"Retry-After": "60"})  # fmt: skip
+        if key and not verified:
+            return _fail(401, "a valid API key is needed (header X-API-Key or Authorization: Bearer)")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > state.upload_limit + 2**20:
+        return _fail(413, f"the request is over the {settings.MAX_UPLOAD_MB} MB upload limit")
+    try:
+        return await call_next(request)
+    except Exception as exc:  # noqa: BLE001 - one line in the log, never a traceback to the client
+        log.error("%s %s failed: %r", request.method, request.url.path, exc)
+        return _fail(500, f"internal error ({type(exc).__name__})")
+
+
+async def invalid(request: Request, exc: Exception) -> JSONResponse:
+    """A request FastAPI could not validate: the first problem, in one line."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return _fail(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """An HTTPException as ``{"detail": "one line"}``."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+
 def create_app(rate_limit: int = settings.SERVICE_RATE_LIMIT, max_jobs: int = settings.SERVICE_MAX_JOBS,
-               threads: int = 1) -> FastAPI:
-    """Build the service.
+               threads: int = 1) -> FastAPI:  # fmt: skip
+    """Build the service: the :data:`router`, its guard and error handlers, and the queue for its lifetime.
 
     Args:
         rate_limit: Requests per client per minute (0: no limit).
         max_jobs: Most jobs waiting or running at once; beyond it uploads get 503.
         threads: Jobs analysed at the same time.
     """
-    state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
         sweep()  # upload folders left by a killed server
-        state["queue"] = JobQueue(models_for, max_jobs=max_jobs, threads=threads)
+        app.state.queue = JobQueue(models_for, max_jobs=max_jobs, threads=threads)
         yield
-        state["queue"].close()
+        app.state.queue.close()
 
     app = FastAPI(title="Emotion Studio", version=VERSION, lifespan=lifespan,
                   description="Facial and vocal emotion analysis of media files: the studio's batch flow over HTTP.")
-    limiter = RateLimit(rate_limit)
-    upload_limit = settings.MAX_UPLOAD_MB * 2**20
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # noqa: ANN001, ANN202 - FastAPI's middleware protocol
-        if request.url.path not in OPEN:
-            key = settings.api_key()
-            given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
-                "Bearer "
-            )
-            client, verified = client_id(request, given, key)
-            if not limiter.allow(client):  # before the key check, so that guessing keys is limited too
-                return JSONResponse({"detail": f"too many requests: at most {rate_limit} a minute"}, 429,
-                                    headers={"Retry-After": "60"})
-            if key and not verified:
-                return _fail(401, "a valid API key is needed (header X-API-Key or Authorization: Bearer)")
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > upload_limit + 2**20:
-            return _fail(413, f"the request is over the {settings.MAX_UPLOAD_MB} MB upload limit")
-        try:
-            return await call_next(request)
-        except Exception as exc:  # noqa: BLE001 - one line in the log, never a traceback to the client
-            log.error("%s %s failed: %r", request.method, request.url.path, exc)
-            return _fail(500, f"internal error ({type(exc).__name__})")
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _fail(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=exc.headers)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        """Liveness: the version and the queue's load."""
-        jobs, size = state["queue"].pending()
-        return {"status": "ok", "version": VERSION, "jobs_waiting": jobs, "bytes_waiting": size}
-
-    @app.get("/v1/models")
-    def models() -> dict[str, Any]:
-        """The face models one can name, the detectors, and each learned modality's serving version."""
-        return {
-            "face_models": face_models(),
-            "detectors": list(settings.DETECTORS),
-            "voice_model": "voice_svm",
-            "active": {m: Registry(m).active() for m in retrains.MODALITIES},
-            "versions": {m: Registry(m).names() for m in retrains.MODALITIES},
-        }
-
-    @app.post("/v1/retrain", status_code=202)
-    def retrain(modality: str = "all") -> dict[str, Any]:
-        """Start a background retrain of ``voice``, ``face`` or ``all``; a new model serves only if better."""
-        if modality not in (*retrains.MODALITIES, "all"):
-            raise HTTPException(422, "modality must be voice, face or all")
-        names = list(retrains.MODALITIES) if modality == "all" else [modality]
-        return {m: "started" if retrains.start(m) else "already running" for m in names}
-
-    @app.post("/v1/analyses", status_code=202)
-    async def submit(request: Request) -> JSONResponse:
-        """Upload files to analyse; settings as form fields or a JSON ``settings`` field. Returns the job id."""
-        try:
-            form = await request.form(max_files=MAX_FILES, max_fields=100)
-        except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
-            raise HTTPException(400, f"not a multipart upload ({one_line(exc, 120)})") from None
-        uploads = [v for k, v in form.multi_items() if k == "files" and not isinstance(v, str)]
-        fields = {k: v for k, v in form.multi_items() if k != "files" and isinstance(v, str)}
-        if not uploads:
-            raise HTTPException(400, "no files: send them as multipart field 'files'")
-        options = _settings(fields)
-        queue: JobQueue = state["queue"]
-        job_id = queue.new_id()
-        folder = work_folder()
-        names: list[str] = []
-        paths: list[Path] = []
-        rejected: list[dict[str, Any]] = []
-        size = 0
-        try:
-            for i, upload in enumerate(uploads):
-                name = display_name(upload.filename or "upload")
-                problem = await _store(upload, folder / f"upload-{i}{safe_extension(upload.filename or '')}",
-                                       upload_limit)
-                if problem:
-                    rejected.append({"file": name, "status": problem[0], "error": problem[1]})
-                    continue
-                names.append(name)
-                paths.append(folder / f"upload-{i}{safe_extension(upload.filename or '')}")
-                size += paths[-1].stat().st_size
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        if not paths:
-            shutil.rmtree(folder, ignore_errors=True)
-            status, error = int(rejected[0]["status"]), str(rejected[0]["error"])
-            detail = error if len(rejected) == 1 else f"no file could be taken: {error}"
-            return JSONResponse({"detail": detail, "rejected": rejected}, status)
-        try:
-            queue.submit(Job(job_id, names, paths, options, folder, size))
-        except QueueFull as exc:
-            return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "30"})
-        body = {"id": job_id, "status": "queued", "files": names, "rejected": rejected,
-                "status_url": f"/v1/analyses/{job_id}"}
-        return JSONResponse(body, 202)
-
-    @app.get("/v1/analyses")
-    def listing(limit: int = 100, file: str | None = None, kind: str | None = None, emotion: str | None = None,
-                since: str | None = None) -> list[dict[str, Any]]:
-        """Stored analyses (History), newest first, filtered by file name part, kind, emotion or ISO date."""
-        if not 1 <= limit <= 10000:
-            raise HTTPException(422, "limit must be 1..10000")
-        rows = []
-        for e in History().list(10000):
-            wanted = (
-                (not file or file.lower() in e.file.lower())
-                and (not kind or e.kind == kind)
-                and (not emotion or (e.dominant_emotion or "").startswith(emotion))
-                and (not since or e.created_at >= since)
-            )
-            if not wanted:
-                continue
-            rows.append({"id": e.id, "created_at": e.created_at, "file": e.file, "kind": e.kind, "run": e.run,
-                         "duration": e.duration, "dominant_emotion": e.dominant_emotion, "error": e.error})
-            if len(rows) >= limit:
-                break
-        return rows
-
-    @app.get("/v1/analyses/{ref}")
-    def status(ref: str) -> dict[str, Any]:
-        """A job's status and progress (and its records when done), or a stored analysis by its History id."""
-        job = state["queue"].get(ref)
-        if job is not None:
-            return job.summary()
-        entry_id = _entry_id(ref)
-        result, _ = _entry(entry_id)
-        return {"id": entry_id, "status": "done", "results": [result.to_dict()]}
-
-    @app.delete("/v1/analyses/{ref}")
-    def forget(ref: str) -> dict[str, Any]:
-        """Forget a job or a stored analysis, and every face and voice segment kept from it."""
-        job = state["queue"].forget(ref)
-        ids = [a.history_id for a in job.analyses if a.history_id is not None] if job else [_entry_id(ref)]
-        if job is None:
-            _entry(ids[0])
-        items = sum(privacy.forget_analysis(i) for i in ids)
-        return {"deleted": ids, "items": items, "cancelled": bool(job and job.status in ("queued", "running"))}
-
-    @app.get("/v1/analyses/{ref}/export.{fmt}")
-    def export(ref: str, fmt: str) -> Response:
-        """The records as JSON or CSV, the annotated video (MP4, for a job of one video), or an HTML report."""
-        if fmt not in ("json", "csv", "mp4", "html"):
-            raise HTTPException(404, "export formats: json, csv, mp4, html")
-        job = state["queue"].get(ref)
-        if job is not None and job.status != "done":
-            raise HTTPException(409, f"the job is {job.status}; exports are ready when it is done")
-        results = [a.result for a in job.analyses] if job else [_entry(_entry_id(ref))[0]]
-        stem = export_stem("emotion_", results[0].file if len(results) == 1 else f"job-{ref[:8]}")
-        if fmt == "json":
-            return Response(to_json(results), media_type="application/json", headers=_attachment(f"{stem}.json"))
-        if fmt == "csv":
-            return PlainTextResponse(to_csv(results), media_type="text/csv", headers=_attachment(f"{stem}.csv"))
-        if fmt == "html":
-            return HTMLResponse(html_report(results))
-        videos = [a.video for a in (job.analyses if job else []) if a.video]
-        if len(videos) != 1:
-            raise HTTPException(404, "an annotated video exists only for a finished job of one video analysed with "
-                                     "annotated_video=true (uploads are not kept)")
-        return Response(videos[0], media_type="video/mp4", headers=_attachment(f"{stem}_annotated.mp4"))
-
+    app.state.limiter = RateLimit(rate_limit)
+    app.state.upload_limit = settings.MAX_UPLOAD_MB * 2**20
+    app.middleware("http")(guard)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.include_router(router)
     return app
 
 
