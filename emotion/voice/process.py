@@ -17,8 +17,9 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from emotion.errors import AudioError, MediaError, NoAudioTrackError
 from emotion.labels import voice_order
 from emotion.media import decode_reason, open_media, origin, probe_format
 from emotion.record import AudioResult, Segment, rounded, voice_summary
-from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, Settings
+from emotion.settings import AUDIO_RATES, MAX_AUDIO_SECONDS, describe
 from emotion.voice import vad
 from emotion.voice.features import extract_features
 from emotion.voice.levels import SR
@@ -246,10 +247,43 @@ def shipped_model() -> tuple[Any, str, str | None]:
     return load_voice_model(), "base", None
 
 
+class VoiceOptions(Protocol):
+    """The few settings the voice reads (an ``emotion.settings.Settings`` has them, and so may any object)."""
+
+    @property
+    def max_duration(self) -> float: ...  # noqa: D102
+    @property
+    def denoise(self) -> bool: ...  # noqa: D102
+    @property
+    def segment_seconds(self) -> float: ...  # noqa: D102
+    @property
+    def segment_hop(self) -> float: ...  # noqa: D102
+    @property
+    def voice_confidence(self) -> float: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """:class:`VoiceOptions` at their default values (read from the settings' descriptions, the one source)."""
+
+    max_duration: float
+    denoise: bool
+    segment_seconds: float
+    segment_hop: float
+    voice_confidence: float
+
+    @classmethod
+    def make(cls) -> Defaults:
+        """The defaults of today's settings."""
+        values = {i.name: i.default for i in describe()}
+        return cls(*(values[f] for f in ("max_duration", "denoise", "segment_seconds", "segment_hop",
+                                          "voice_confidence")))  # fmt: skip
+
+
 def process_signal(
     signal: np.ndarray,
     sr: int,
-    settings: Settings | None = None,
+    settings: VoiceOptions | None = None,
     model: Any | None = None,
     collect: VoiceSink | None = None,
     source: ModelSource = shipped_model,
@@ -274,7 +308,7 @@ def process_signal(
 
     Also the entry point for live audio: call it on each rolling window's samples (e.g. the last 3 s at any rate).
     """
-    settings = settings or Settings()
+    settings = settings or Defaults.make()
     x = np.asarray(signal, dtype=np.float32)
     if x.ndim == 2:  # channels last (soundfile) or channels first (PyAV, librosa): average the short axis
         x = x.mean(axis=0 if x.shape[0] < x.shape[1] and x.shape[0] <= 8 else 1)
@@ -354,7 +388,7 @@ def window_features(
 
 def process_file(
     path: str | Path,
-    settings: Settings | None = None,
+    settings: VoiceOptions | None = None,
     model: Any | None = None,
     collect: VoiceSink | None = None,
     source: ModelSource = shipped_model,
@@ -365,7 +399,7 @@ def process_file(
         NoAudioTrackError: The video has no audio track.
         AudioError: The file cannot be decoded.
     """
-    settings = settings or Settings()
+    settings = settings or Defaults.make()
     signal, sr = load_audio(path, settings.max_duration)
     result = process_signal(signal, sr, settings, model, collect, source)
     if not settings.max_duration and signal.size >= int(MAX_AUDIO_SECONDS * SR):

@@ -198,7 +198,16 @@ def _names_imported(path: Path, module: str) -> set[str]:
     return {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == module for a in n.names}
 
 
-def test_face_leaves_take_values_not_the_settings_object():
-    """Leaves receive the few values they need (quality.Limits, plain arguments), not the whole Settings."""
-    given = {p.name: _names_imported(p, "emotion.settings") for p in sorted((PACKAGE / "face").glob("*.py"))}
+def test_leaves_take_values_not_the_settings_object():
+    """Face and voice receive the few values they need (quality.Limits, process.VoiceOptions), not Settings."""
+    leaves = sorted([*(PACKAGE / "face").glob("*.py"), *(PACKAGE / "voice").glob("*.py")])
+    given = {p.name: _names_imported(p, "emotion.settings") for p in leaves}
     assert not {name for name, names in given.items() if "Settings" in names}, given
+
+
+def test_the_voice_defaults_are_the_settings_defaults():
+    from emotion.settings import Settings
+    from emotion.voice.process import Defaults
+
+    defaults, base = Defaults.make(), Settings()
+    assert all(getattr(defaults, f) == getattr(base, f) for f in Defaults.__dataclass_fields__)
