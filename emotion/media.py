@@ -242,9 +242,18 @@ def _open(path: Path):  # noqa: ANN202 - av types are optional at import time
     return container
 
 
+READ_ADVICE = "check that it plays in a media player, or export it again (MP4 with H.264 is read everywhere)"
+"""What to try when FFmpeg cannot read a file."""
+
+
 def decode_reason(exc: BaseException) -> str:
-    """Why PyAV or FFmpeg could not read a file, in one line and without the file's path (its ``: 'path'`` tail)."""
-    return one_line(exc).split(": '")[0][:120]
+    """Why PyAV or FFmpeg could not read a file, in one line, with advice.
+
+    The file's path (its ``: 'path'`` tail) and FFmpeg's error number (``[Errno 1094995529]``) are left out.
+    """
+    reason = re.sub(r"^\[Errno -?\d+\]\s*", "", one_line(exc).split(": '")[0])[:120]
+    damaged = "the file may be damaged, cut short or not what its name says"
+    return f"{reason[:1].lower()}{reason[1:]}; {damaged}: {READ_ADVICE}"
 
 
 def _check_frame_size(width: int, height: int) -> None:

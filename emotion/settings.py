@@ -107,13 +107,19 @@ def ice_servers_text() -> str:
 
 
 def _f(default: Any, label: str, group: str, help: str, *, lo: float | None = None, hi: float | None = None,
-       step: float | None = None, choices: tuple[str, ...] = (), cli: bool = True, flag: str = "") -> Any:
-    """A Settings field with what the sidebar and the CLI need to show it."""
+       step: float | None = None, choices: tuple[str, ...] = (), cli: bool = True, flag: str = "",
+       control: str = "") -> Any:
+    """A Settings field with what the sidebar and the CLI need to show it.
+
+    ``control`` names the sidebar control that sets the field when one control stands for two fields.
+    """
     meta = {"label": label, "group": group, "help": help, "lo": lo, "hi": hi, "step": step, "choices": choices,
-            "cli": cli, "flag": flag}
+            "cli": cli, "flag": flag, "control": control or label}
     return field(default=default, metadata=meta)
 
 
+BRIGHTNESS_CONTROL = "Accepted brightness"
+"""The sidebar's range slider that sets both ``min_brightness`` and ``max_brightness``."""
 GROUPS = ("Performance", "Model", "Quality", "Learning", "Export", "Live")
 """The sidebar's groups, in order; every field belongs to one."""
 DETECTORS = ("blazeface", "haar", "opencv", "ssd", "mtcnn", "retinaface", "mediapipe", "yunet", "yolov8", "centerface",
@@ -183,11 +189,11 @@ class Settings:
     min_brightness: float = _f(40.0, "Darkest face", "Quality",
                                "Darkest accepted mean brightness of a face (0-255). A frame darker than this on the "
                                "whole is contrast-enhanced before faces are searched, not dropped.",
-                               lo=0.0, hi=255.0, step=1.0)
+                               lo=0.0, hi=255.0, step=1.0, control=f"the lower end of {BRIGHTNESS_CONTROL}")
     max_brightness: float = _f(220.0, "Brightest face", "Quality",
                                "Brightest accepted mean brightness of a face (0-255). A frame brighter than this on "
                                "the whole is contrast-enhanced before faces are searched.",
-                               lo=0.0, hi=255.0, step=1.0)
+                               lo=0.0, hi=255.0, step=1.0, control=f"the upper end of {BRIGHTNESS_CONTROL}")
     max_faces: int = _f(20, "Most faces per frame", "Quality", "Most faces analysed per frame (the largest are kept).",
                         lo=1, hi=100, step=1)
     collect: bool = _f(True, "Keep faces and voice for learning", "Learning",
@@ -253,6 +259,8 @@ class FieldInfo:
     choices: tuple[str, ...]
     cli: bool
     flag: str
+    control: str
+    """The sidebar control that sets it (its label, unless one control sets two fields)."""
 
 
 def describe() -> list[FieldInfo]:

@@ -25,7 +25,7 @@ from emotion.face.affect import valence_arousal
 from emotion.face.detect import iou
 from emotion.face.protocols import FaceSink, NearDetector
 from emotion.face.quality import Limits, face_reason
-from emotion.face.tracker import FaceTracker
+from emotion.face.tracker import FaceTracker, SceneCuts
 from emotion.labels import FACE_LABELS
 from emotion.record import (
     DroppedFace,
@@ -58,7 +58,8 @@ class LiveProcessor:
     frames or when a face is lost; its result joins the tracks when it is ready, so a slow
     search never delays a frame. Faces failing the quality filters (:func:`emotion.face.quality.face_reason`)
     are drawn with their reason instead of an emotion. Ids come from a tracker that matches position and
-    appearance. Each track's probabilities are smoothed over frames.
+    appearance; when the feed cuts, jumps or loops (:class:`~emotion.face.tracker.SceneCuts`) every id ends.
+    Each track's probabilities are smoothed over frames.
 
     To hold ``target_fps``, frames arriving faster are passed through with the last faces drawn on them, and
     when processed frames exceed their time budget the full search runs less often, then the frames are
@@ -99,6 +100,7 @@ class LiveProcessor:
         self.smooth = smooth
         self.collect = collect
         self.tracker = FaceTracker(max_shift=1.0, max_gap=4.0)
+        self.scenes = SceneCuts()
         self.scores: dict[int, np.ndarray] = {}
         self.boxes: list[list[int]] = []
         self.count = 0
@@ -191,6 +193,9 @@ class LiveProcessor:
             self.start = now
         scale = self.scale
         small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if self.scenes.cut(small):  # the feed cut, jumped or looped: no id continues, faces are searched afresh
+            self.tracker.cut()
+            self.boxes, self.scores, self.search = [], {}, None
         boxes = self._find(small)[: self.max_faces]
         ids = self.tracker.update(boxes, now, small)
         full = [[round(v / scale) for v in b] for b in boxes]

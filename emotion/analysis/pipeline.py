@@ -22,7 +22,7 @@ from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
 from emotion.face.quality import Limits, enhance, face_reason, frame_light
 from emotion.face.smooth import smooth_faces
-from emotion.face.tracker import FaceTracker, embedding, follow, template
+from emotion.face.tracker import FaceTracker, SceneCuts, embedding, follow, template
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 from emotion.media import (
@@ -389,29 +389,33 @@ def _sampled(
     collector: Sink | None,
 ) -> None:
     """Analyse sampled frames in chunks (one per :attr:`Settings.detect_interval`), chunks in parallel workers."""
-    tracker = FaceTracker()
+    tracker, scenes = FaceTracker(), SceneCuts()
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        pending: deque[tuple[list[tuple[int, float]], Sequence[np.ndarray | None], Future]] = deque()
+        pending: deque[tuple[list[tuple[int, float, bool]], Sequence[np.ndarray | None], Future]] = deque()
 
-        def collect(keys: list[tuple[int, float]], images: Sequence[np.ndarray | None], fut: Future) -> None:
-            for (index, t), image, (quality, faces, dropped, looks) in zip(keys, images, fut.result()):
+        def collect(keys: list[tuple[int, float, bool]], images: Sequence[np.ndarray | None], fut: Future) -> None:
+            for (index, t, cut), image, (quality, faces, dropped, looks) in zip(keys, images, fut.result()):
+                if cut:
+                    tracker.cut()
                 ids = tracker.update([box for box, _ in faces], t, looks=looks)
                 result.frames.append(_record(index, t, quality, ids, faces, dropped, scale, models, collector, image))
             report("faces", min(1.0, len(result.frames) / total))
 
         chunk: list[tuple[int, float, np.ndarray]] = []
+        cuts: list[bool] = []
         decoded = 0
         for item in _with_end(frames):
             if chunk and (item is None or item[1] - chunk[0][1] >= settings.detect_interval or len(chunk) >= MAX_CHUNK):
                 images = [img for _, _, img in chunk]
                 job = pool.submit(analyze_chunk, images, models, settings, None, scale)
                 keep = images if collector is not None else [None] * len(images)
-                pending.append(([(i, t) for i, t, _ in chunk], keep, job))
-                chunk = []
+                pending.append(([(i, t, cut) for (i, t, _), cut in zip(chunk, cuts)], keep, job))
+                chunk, cuts = [], []
             if item is not None:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
                 chunk.append(item)
+                cuts.append(scenes.cut(item[2]))
                 decoded += 1
                 report("decode", min(1.0, decoded / total))
             while len(pending) > max(1, settings.workers) or (item is None and pending):
@@ -621,7 +625,7 @@ def _stream(
     faces pay for a detector run and an appearance vector, and a face whose crop shows the same picture as when it
     was last classified keeps that reading (:data:`SAME`).
     """
-    tracker = FaceTracker()
+    tracker, scenes = FaceTracker(), SceneCuts()
     held = _Held()
     staged: list[_Staged] = []
     crops: list[np.ndarray] = []
@@ -648,6 +652,9 @@ def _stream(
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             report("decode", min(1.0, n / total))
+            if scenes.cut(image):  # a new shot: no id continues, and its faces are searched for afresh
+                tracker.cut()
+                held.boxes = []
             image, light, boxes, searched = _follow(image, t, models, settings, held)
             kept, dropped = _screen(image, boxes, settings, scale) if boxes else ([], [])
             # a followed box matches its track by position; its appearance is read where the face was searched

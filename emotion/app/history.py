@@ -64,6 +64,9 @@ def table(history: History) -> int | None:
     pick, delete = st.columns([5, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Open an analysis", list(labels), format_func=labels.__getitem__, key="history_pick")
     if delete.button("Delete", icon=":material/delete:", width="stretch", key="history_delete"):
+        st.session_state["history_confirm"] = chosen
+    if st.session_state.get("history_confirm") == chosen and _confirmed(labels[chosen]):
+        st.session_state["history_confirm"] = None
         with errors_shown("The analysis could not be deleted"):
             try:
                 result, extras = history.get(chosen)
@@ -75,6 +78,17 @@ def table(history: History) -> int | None:
             st.rerun()
     tags_editor(history, chosen, next(e.tags for e in entries if e.id == chosen))
     return chosen
+
+
+def _confirmed(label: str) -> bool:
+    """Ask before deleting the analysis ``label``; True once the analyst confirms (Cancel forgets the question)."""
+    st.warning(f"Delete {label}, its faces and voice segments kept for learning, and its exports' records?",
+               icon="🗑️")
+    yes, no = st.columns(2)
+    if no.button("Cancel", key="history_delete_cancel", width="stretch"):
+        st.session_state["history_confirm"] = None
+        st.rerun()
+    return yes.button("Yes, delete it", key="history_delete_confirm", type="primary", width="stretch")
 
 
 def filters(history: History) -> dict:

@@ -209,6 +209,8 @@ def _job(modality: str) -> None:
     if busy:
         elapsed = time.time() - float(info.get("started", time.time()))
         st.progress(float(info.get("fraction", 0.0)), text=f"{info.get('stage', 'starting')}… {elapsed:.0f} s")
+    elif state == "done" and not info.get("result", {}).get("promoted", True):
+        st.warning(f"Refused by the gate: {info.get('message', '')}. The serving model is unchanged.", icon="⛔")
     elif state == "done":
         st.success(info.get("message", "done"), icon="✅")
     elif state in ("failed", "interrupted"):
@@ -240,10 +242,31 @@ def versions_panel() -> None:
         pick, go = st.columns([4, 1], vertical_alignment="bottom")
         choice = pick.selectbox("Roll back to", reg.names(), index=reg.names().index(active),
                                 key=f"rollback_pick_{modality}")
-        if go.button("Use it", key=f"rollback_{modality}", disabled=choice == active, width="stretch"):
+        allowed = choice == active or _override(reg, choice)
+        if go.button("Use it", key=f"rollback_{modality}", disabled=choice == active or not allowed, width="stretch"):
             reg.rollback(choice)
             st.toast(f"The {modality} model is now {choice}", icon="↩️")
             st.rerun()
+
+
+def _refusal(reg: Registry, version: str) -> str | None:
+    """Why the gate refused ``version``, or None when it served (or is the shipped model)."""
+    found = next((v for v in reg.versions() if v["version"] == version), None)
+    if found is None or found.get("promoted"):
+        return None
+    return str(found.get("metrics", {}).get("verdict") or "no reason was recorded")
+
+
+def _override(reg: Registry, version: str) -> bool:
+    """Whether ``version`` may be served: it passed the gate, or the analyst confirms serving a refused one.
+
+    A refused version shows the gate's reason and needs the box "I know the gate refused it" ticked.
+    """
+    reason = _refusal(reg, version)
+    if reason is None:
+        return True
+    st.warning(f"The gate refused {version}: {reason}. Serving it may make every reading worse.", icon="⛔")
+    return st.checkbox("I know the gate refused it", key=f"rollback_sure_{reg.folder.name}_{version}")
 
 
 def _breakdown(reg: Registry, newest: int = 10) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from emotion.app import state
 from emotion.face.model import face_models
-from emotion.settings import GROUPS, FieldInfo, Settings, data_dir, describe
+from emotion.settings import BRIGHTNESS_CONTROL, GROUPS, FieldInfo, Settings, data_dir, describe
 
 ICONS = {
     "Performance": ":material/speed:",
@@ -36,7 +36,7 @@ def sidebar_settings() -> Settings:
             if group == "Performance":
                 _sampling(infos)
             if group == "Quality":
-                st.slider("Accepted brightness", 0.0, 255.0, key="cfg_brightness",
+                st.slider(BRIGHTNESS_CONTROL, 0.0, 255.0, key="cfg_brightness",
                           help="Faces darker or brighter than this (mean brightness of the face) are dropped; frames "
                                "outside it on the whole are contrast-enhanced first.")
             for info in infos:

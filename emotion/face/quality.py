@@ -42,10 +42,10 @@ class Limits:
 
 
 def hint(name: str, value: float, lower: bool = True) -> str:
-    """Say which setting keeps an item: "set Smallest face (px) (--min-face) to 31 or less to keep it"."""
+    """Say which control keeps an item: "set Smallest face (px) (--min-face) to 31 or less to keep it"."""
     info = next(i for i in describe() if i.name == name)
     bound = math.floor(value) if lower else math.ceil(value)
-    return f"set {info.label} (--{info.flag}) to {bound} or {'less' if lower else 'more'} to keep it"
+    return f"set {info.control} (--{info.flag}) to {bound} or {'less' if lower else 'more'} to keep it"
 
 
 def frame_light(gray: np.ndarray, limits: Limits) -> str | None:

@@ -187,6 +187,7 @@ def test_history_reopen_and_delete(at):
     made = next(c.value for c in at.caption if c.value.startswith("Made by"))
     assert "face model fer_distilled (base), detector blazeface" in made and "Default settings." in made
     at.button(key="history_delete").click().run()
+    at.button(key="history_delete_confirm").click().run()
     assert any("No analyses yet" in i.value for i in at.info)
     assert any("Deleted" in s.value and "5 faces and voice segments" in s.value for s in at.success)
     next(b for b in at.button if b.label == "Undo").click().run()
