@@ -56,7 +56,7 @@ def test_live_page_streams_and_tracks_a_face(tmp_path):
     shot = tmp_path / "live.png"
     inner = "ip link set lo up; ip addr add 127.0.0.2/8 dev lo; "
     inner += f"exec {sys.executable} tests/live_e2e.py {y4m} {wav} {shot}"
-    proc = subprocess.run(["unshare", "-n", "bash", "-c", inner], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(["unshare", "-n", "bash", "-c", inner], cwd=ROOT, capture_output=True, text=True, timeout=420)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
     seen = json.loads(line[len("RESULT ") :])
