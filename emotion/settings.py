@@ -138,8 +138,9 @@ class Settings:
                                 "Seconds of video between full face searches; in between, faces are looked for only "
                                 "near where they were (and fully again when one is lost).", lo=0.0, hi=60.0, step=0.5)
     face_backend: str = _f("default", "Face emotion model", "Model",
-                           "default: fer_distilled, the project's own ONNX model (offline); deepface: DeepFace's "
-                           "model (needs its weights); or name any shipped ONNX model (fer_cnn, fer_mini_xception).",
+                           "default: fer_cnn, the project's own ONNX model (offline); deepface: DeepFace's "
+                           "model (needs its weights); or name any shipped ONNX model (fer_distilled, "
+                           "fer_mini_xception).",
                            choices=FACE_BACKENDS)
     detector: str = _f("blazeface", "Face detector", "Model",
                        "blazeface (default, offline): MediaPipe's BlazeFace, finds turned, tilted, small and dark "

@@ -18,7 +18,8 @@ from emotion.errors import ModelUnavailable
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 
-DEFAULT_FACE_MODEL = "fer_distilled"
+DEFAULT_FACE_MODEL = "fer_cnn"
+"""Chosen by the mean macro-F1 over sources (issue 25, ``models/face_sources.md``)."""
 
 
 def onnx_session(path: Path, threads: int = 1):  # noqa: ANN201 - onnxruntime is imported lazily
