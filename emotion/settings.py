@@ -147,6 +147,15 @@ class Settings:
                        "faces; haar (offline): OpenCV's frontal cascade, the older fallback; the others are "
                        "DeepFace backends, and most need weights downloaded once.",
                        choices=DETECTORS)
+    face_align: bool = _f(False, "Align faces by the eyes", "Model",
+                          "Rotate and scale each face so its eyes sit where the face model's training faces have "
+                          "them (BlazeFace's eye keypoints), instead of the square around the detector's box. Off "
+                          "by default: it read worse on the posed and web portraits measured "
+                          "(models/face_sources.md).")
+    face_confidence: float = _f(0.5, "Face confidence threshold", "Model",
+                                "A face whose calibrated confidence is below this is marked uncertain: it keeps its "
+                                "label in the record, but the summary uses only confident faces and shows the "
+                                "uncertain share. 0 trusts every face.", lo=0.0, hi=1.0, step=0.05)
     face_crop: bool = _f(False, "Images are face crops", "Model",
                          "Treat each image as an already-cropped face and skip detection.")
     audio: bool = _f(True, "Analyse the voice", "Model", "Read the voice's emotion from the audio track.")

@@ -128,7 +128,7 @@ class Cutter:
     def cut(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
         """Return the context square, the box and eyes in its pixels, the 48x48 crop and whether a face was found."""
         from emotion.face.align import CONTEXT
-        from emotion.face.model import square_crop
+        from emotion.face.base import square_crop
 
         boxes = self.detector.detect(image)
         found = bool(boxes)

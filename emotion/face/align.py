@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotion.face.base import square_crop
+
 CANONICAL_EYES = np.array([[0.318, 0.392], [0.682, 0.392]])
 """Where the eyes of a FER2013 face sit, as fractions of the crop side (x, y), the image's left eye first.
 
@@ -61,8 +63,6 @@ class EyeFinder:
             The eyes, or None when no face is found near the box's centre or its eyes are implausibly placed
             (closer than a sixth or further than three quarters of the box side apart).
         """
-        from emotion.face.model import square_crop
-
         side_px = self.net.spec.side
         x0, y0, side = _square(box, CONTEXT)
         region = square_crop(image, list(box), CONTEXT)
@@ -122,8 +122,6 @@ def aligned_crop(
         size: The crop's side.
         points: Where the eyes go, as fractions of the side.
     """
-    from emotion.face.model import square_crop
-
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     src, dst = np.asarray(eyes, np.float64), np.asarray(points, np.float64) * size
     matrix = similarity(src, dst)

@@ -18,7 +18,7 @@ import numpy as np
 
 from emotion import settings
 from emotion.errors import ModelUnavailable
-from emotion.face.model import onnx_session
+from emotion.face.base import onnx_session
 from emotion.files import sha256
 
 
