@@ -90,3 +90,19 @@ def test_a_face_below_the_threshold_is_uncertain_and_left_out_of_the_summary():
     assert face.uncertain and face.emotion == "happy"  # the label is kept beside the flag
     assert doubt.summary["dominant_emotion"] is None and doubt.summary["uncertain_share"] == 1.0
     assert doubt.summary["faces"] == 1 and "uncertain" in doubt.summary["message"]
+
+
+@pytest.mark.parametrize("bad", ["hot", 0.0, 100.0, None, True])
+def test_a_sidecar_with_a_bad_temperature_is_refused(tmp_path, bad):
+    import json
+    import shutil
+
+    from emotion.errors import ModelUnavailable
+    from emotion.settings import models_dir
+
+    shutil.copy(models_dir() / f"{DEFAULT_FACE_MODEL}.onnx", tmp_path)
+    meta = json.loads((models_dir() / f"{DEFAULT_FACE_MODEL}.json").read_text())
+    meta["calibration"] = {"temperature": bad}
+    (tmp_path / f"{DEFAULT_FACE_MODEL}.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelUnavailable, match="temperature"):
+        OnnxFaceModel(DEFAULT_FACE_MODEL, models_dir=tmp_path)
