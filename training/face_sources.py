@@ -208,14 +208,13 @@ def markdown(results: dict[str, Any]) -> str:
     """The results as Markdown tables (what the cards and README include)."""
     srcs = list(results["sources"])
     lines = ["Macro-F1 per source on held-out subjects (`python -m training.face_sources`; every Taiwanese and "
-             "muxspace subject is unseen by every model; FER2013 is the validation part of `train.npz`). *box*: the "
-             "app's crop of the detector box; *aligned*: rotated and scaled by BlazeFace's eye keypoints to FER2013's "
-             "eye "
-             "positions (FER2013's crops stay as they are).", "",
+             "muxspace subject is unseen by every model but a head marked as trained on them; FER2013 is the "
+             "validation part of `train.npz`). *box*: the app's crop of the detector box; *aligned*: rotated and "
+             "scaled by BlazeFace's eye keypoints to FER2013's eye positions (FER2013's crops stay as they are).", "",
              "| model | crop | " + " | ".join(srcs) + " | **mean** | test.npz acc |",
              "| --- | --- | " + " | ".join("---" for _ in srcs) + " | --- | --- |"]
     for name, row in results["models"].items():
-        note = "" if name in CANDIDATES else " (saw FER2013 val.)"
+        note = row.get("note", "" if name in CANDIDATES else " (saw FER2013 val.)")
         test = row.get("test", {}).get("accuracy")
         for way in ("box", "aligned"):
             cells = " | ".join(f"{row[way][s]['macro_f1']:.3f}" for s in srcs)
@@ -295,6 +294,14 @@ def main() -> None:
         except FileNotFoundError:
             print(f"{src}: not built; run python -m training.face_data build")
     results = evaluate(names, sources, with_test=not args.no_test)
+    old = models_dir() / "face_sources.json"
+    if args.models and old.is_file():  # some models again: keep the others' figures
+        kept = json.loads(old.read_text())["models"]
+        results["models"] = {**{n: r for n, r in kept.items() if n not in names}, **results["models"]}
+    for name, row in results["models"].items():
+        meta = json.loads((models_dir() / f"{name}.json").read_text())
+        if meta.get("backbone"):  # a head trained on these sources' subjects (training/face_head.py)
+            row["note"] = " (head trained on these subjects: held-out figures in its card)"
     text = markdown(results)
     (models_dir() / "face_sources.json").write_text(json.dumps(results, indent=1) + "\n")
     (models_dir() / "face_sources.md").write_text("# Face models across sources\n\n" + text)

@@ -152,3 +152,12 @@ def test_a_model_name_is_never_a_path():
     for name in ("../../tmp/evil", "/etc/passwd", "a/b", "x.onnx"):
         with pytest.raises(ModelUnavailable, match="not a model name"):
             get_face_model(name)
+
+
+def test_the_mixed_head_reads_the_posed_portraits(detector):
+    """``fer_mix`` (issue 25: fer_distilled's network, a head fitted on three sources) reads all three right."""
+    model = OnnxFaceModel("fer_mix")
+    assert model.meta["backbone"] == "fer_distilled"
+    for name, truth in (("0-f15-hao-ph.jpg", "happy"), ("0-f1-su-ph.jpg", "surprise"), ("15-f13-anc-ph.jpg", "angry")):
+        scores = portrait_scores(model, detector, name)
+        assert max(scores, key=scores.get) == truth, (name, scores)
