@@ -14,9 +14,10 @@ import numpy as np
 
 from emotion.labels import FACE_LABELS, voice_order
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2 added ``produced_by`` and ``sha256``; 3 added smoothed face scores, valence and arousal, and the voice's
-calibrated confidence and ``uncertain`` flag. Older records read with the new fields empty."""
+calibrated confidence and ``uncertain`` flag; 4 added each face's calibrated ``confidence`` and ``uncertain`` flag.
+Older records read with the new fields empty."""
 
 
 @dataclass
@@ -47,6 +48,10 @@ class Face:
         smoothed: Label to probability after temporal smoothing over the face's track; None when not smoothed.
         valence: Pleasant (+1) to unpleasant (-1), from the probabilities in ``emotion.face.affect``.
         arousal: Calm (0) to activated (+1), from the same probabilities.
+        confidence: The calibrated probability of ``emotion`` (the model's temperature applied to the smoothed, else
+            raw, scores; see ``models/face_sources.md``); None for records made before calibration.
+        uncertain: True when ``confidence`` is below the threshold the analysis ran with (``face_confidence``). A
+            flag beside the label, never a replacement: summaries count only confident faces.
     """
 
     id: int
@@ -56,6 +61,8 @@ class Face:
     smoothed: dict[str, float] | None = None
     valence: float | None = None
     arousal: float | None = None
+    confidence: float | None = None
+    uncertain: bool = False
 
 
 @dataclass
@@ -207,20 +214,26 @@ def rounded(labels: Iterable[str], values: Iterable[float], digits: int = 4) -> 
 def face_summary(frames: list[Frame]) -> dict[str, Any]:
     """Summarise the accepted faces: dominant emotion, its confidence and the shares.
 
-    The dominant emotion is the label with the highest mean probability over all
-    accepted faces; ``emotion_shares`` counts each face's top label.
+    Only confident faces (``uncertain`` False) vote: the dominant emotion is the label with the highest mean
+    probability over them, and ``emotion_shares`` counts their top labels. ``uncertain_share`` is the share of
+    accepted faces under the confidence threshold; when every face is uncertain there is no dominant label and
+    ``message`` says why. ``faces`` counts every accepted face.
     """
-    faces = [f for fr in frames for f in fr.faces]
+    every = [f for fr in frames for f in fr.faces]
+    faces = [f for f in every if not f.uncertain]
     summary: dict[str, Any] = {
         "frames": len(frames),
         "frames_ok": sum(fr.quality.ok for fr in frames),
-        "faces": len(faces),
-        "face_ids": sorted({f.id for f in faces}),
+        "faces": len(every),
+        "face_ids": sorted({f.id for f in every}),
+        "uncertain_share": round(1.0 - len(faces) / len(every), 4) if every else 0.0,
         "dominant_emotion": None,
         "confidence": 0.0,
         "emotion_shares": {label: 0.0 for label in FACE_LABELS},
         "mean_scores": {label: 0.0 for label in FACE_LABELS},
     }
+    if every and not faces:
+        summary["message"] = "the face is uncertain in every reading"
     if faces:
         mean = np.mean([[f.scores[label] for label in FACE_LABELS] for f in faces], axis=0)
         top = [f.emotion for f in faces]

@@ -156,14 +156,24 @@ class Settings:
                                 "Seconds of video between full face searches; in between, faces are looked for only "
                                 "near where they were (and fully again when one is lost).", lo=0.0, hi=60.0, step=0.5)
     face_backend: str = _f("default", "Face emotion model", "Model",
-                           "default: fer_distilled, the project's own ONNX model (offline); deepface: DeepFace's "
-                           "model (needs its weights); or name any shipped ONNX model (fer_cnn, fer_mini_xception).",
+                           "default: fer_cnn, the project's own ONNX model (offline); deepface: DeepFace's "
+                           "model (needs its weights); or name any shipped ONNX model (fer_distilled, "
+                           "fer_mini_xception).",
                            choices=FACE_BACKENDS)
     detector: str = _f("blazeface", "Face detector", "Model",
                        "blazeface (default, offline): MediaPipe's BlazeFace, finds turned, tilted, small and dark "
                        "faces; haar (offline): OpenCV's frontal cascade, the older fallback; the others are "
                        "DeepFace backends, and most need weights downloaded once.",
                        choices=DETECTORS)
+    face_align: bool = _f(False, "Align faces by the eyes", "Model",
+                          "Rotate and scale each face so its eyes sit where the face model's training faces have "
+                          "them (BlazeFace's eye keypoints), instead of the square around the detector's box. Off "
+                          "by default: it read worse on the posed and web portraits measured "
+                          "(models/face_sources.md).")
+    face_confidence: float = _f(0.5, "Face confidence threshold", "Model",
+                                "A face whose calibrated confidence is below this is marked uncertain: it keeps its "
+                                "label in the record, but the summary uses only confident faces and shows the "
+                                "uncertain share. 0 trusts every face.", lo=0.0, hi=1.0, step=0.05)
     face_crop: bool = _f(False, "Images are face crops", "Model",
                          "Treat each image as an already-cropped face and skip detection.")
     audio: bool = _f(True, "Analyse the voice", "Model", "Read the voice's emotion from the audio track.")

@@ -213,7 +213,9 @@ class LiveProcessor:
             label = FACE_LABELS[int(np.argmax(smooth))]
             smoothed = rounded(FACE_LABELS, smooth)
             valence, arousal = valence_arousal(smoothed)
-            faces.append(Face(face_id, full[i], label, rounded(FACE_LABELS, p), smoothed, valence, arousal))
+            confidence = round(float(self.models.face.calibrated(smooth[None])[0].max()), 4)
+            faces.append(Face(face_id, full[i], label, rounded(FACE_LABELS, p), smoothed, valence, arousal,
+                              confidence, confidence < self.settings.face_confidence))
             if self.collect is not None and now - self.kept_at.get(face_id, -1e9) >= LEARN_EVERY:
                 self.kept_at[face_id] = now
                 self.collect.face(small, boxes[i], crop, p, round(now - self.start, 3), face_id)

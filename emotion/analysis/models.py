@@ -1,11 +1,11 @@
 """The one cache of loaded models, shared by every way in: the app, the REST service, the Dask workers, the live page.
 
-An entry is keyed by the face backend, the detector, the model registry's folder (the data dir) and the active
-learned version of each modality (see :mod:`emotion.storage.versions`). A rollback or a promoted retrain changes
-the key, so the next analysis loads, and then reuses, the version that is active now, in every process that asks
-(each process, a Dask worker included, holds its own cache). The cache keeps at most :data:`MAX_ENTRIES` entries,
-the least recently used going first, and is safe to use from many threads: a set of models is loaded once even
-when several threads ask for it at the same time.
+An entry is keyed by the face backend, whether faces are eye-aligned, the detector, the model registry's folder
+(the data dir) and the active learned version of each modality (see :mod:`emotion.storage.versions`). A rollback
+or a promoted retrain changes the key, so the next analysis loads, and then reuses, the version that is active now,
+in every process that asks (each process, a Dask worker included, holds its own cache). The cache keeps at most
+:data:`MAX_ENTRIES` entries, the least recently used going first, and is safe to use from many threads: a set of
+models is loaded once even when several threads ask for it at the same time.
 
 The voice model itself still loads lazily, per analysis, from the active version (``Models.voice`` is None); its
 version is in the key so that anything built from the models (a live session) is built again when it changes.
@@ -26,7 +26,8 @@ MAX_ENTRIES = 4
 """Most sets of models kept loaded in one process (each face backend with its detector is tens of MB)."""
 
 Key = tuple[str, str, str, str, str]
-"""(face backend, detector, registry folder, active face version, active voice version)."""
+"""(face backend with "+aligned" when faces are eye-aligned, detector, registry folder, active face version, active
+voice version)."""
 
 
 def model_key(settings: Settings) -> Key:
@@ -36,7 +37,8 @@ def model_key(settings: Settings) -> Key:
     """
     face, voice = Registry("face"), Registry("voice")
     face_version = face.active() if settings.face_backend == "default" else "-"
-    return settings.face_backend, settings.detector, str(face.folder.parent), face_version, voice.active()
+    backend = settings.face_backend + ("+aligned" if settings.face_align else "")
+    return backend, settings.detector, str(face.folder.parent), face_version, voice.active()
 
 
 class ModelCache:

@@ -21,7 +21,7 @@ from emotion.face.detect import get_detector
 from emotion.face.model import get_face_model
 from emotion.face.protocols import FaceDetector, FaceModel, FaceSink, NearDetector
 from emotion.face.quality import Limits, enhance, face_reason, frame_light
-from emotion.face.smooth import smooth_faces
+from emotion.face.smooth import mark_confidence, smooth_faces
 from emotion.face.tracker import FaceTracker, SceneCuts, embedding, follow, template
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
@@ -77,7 +77,7 @@ class Models:
         """
         from emotion.storage.versions import Registry
 
-        face: FaceModel = get_face_model(settings.face_backend)
+        face: FaceModel = get_face_model(settings.face_backend, align=settings.face_align)
         notes = []
         if settings.face_backend == "default":
             version, path, message = Registry("face").active_file()
@@ -370,6 +370,7 @@ def _analyze_frames(
     run = _stream if kind == "video" and settings.every_frame else _sampled
     run(frames, times_total, scale, settings, models, result, report, cancel, sink)
     smooth_faces(result.frames, settings.smooth)
+    mark_confidence(result.frames, models.face, settings.face_confidence)
     if kind == "video" and 0 < len(result.frames) < times_total:
         result.notes.append(
             f"{times_total} frames were asked for, but the video has only {len(result.frames)} distinct frames at "

@@ -185,10 +185,12 @@ def _metrics(result: Result, context: str) -> None:
         dominant, conf, title = voice.get("dominant_emotion"), voice.get("confidence", 0.0), "Dominant emotion (voice)"
     else:
         conf, title = summary.get("confidence", 0.0), "Dominant emotion (face)"
+    unsure = summary.get("uncertain_share", 0.0) if result.kind != "audio" else 0.0
+    missing = "uncertain in every face" if summary.get("faces") and result.kind != "audio" else "no face found"
     cols[0].metric(
         title,
         label(dominant),
-        delta=f"{conf:.0%} confidence" if dominant else "no face found",
+        delta=(f"{conf:.0%} confidence" + (f" · {unsure:.0%} uncertain" if unsure else "")) if dominant else missing,
         delta_color="off",
         delta_arrow="off",
         border=True,

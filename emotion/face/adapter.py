@@ -128,6 +128,14 @@ class AdaptedFaceModel:
         """Cut a face as the base model does."""
         return self.base.crop(image, box)
 
+    def calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """The adapted probabilities as they are.
+
+        The adapter was fitted by cross-entropy on the analysts' labels, so the base model's temperature does not
+        apply to them.
+        """
+        return np.asarray(probs, np.float64)
+
     def predict_proba(self, crops: list[np.ndarray]) -> np.ndarray:
         """Adapted (n, 7) probabilities."""
         base = self.base.predict_proba(crops)

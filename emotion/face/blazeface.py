@@ -18,7 +18,7 @@ import numpy as np
 
 from emotion import settings
 from emotion.errors import ModelUnavailable
-from emotion.face.model import onnx_session
+from emotion.face.base import onnx_session
 from emotion.files import sha256
 
 
@@ -153,7 +153,11 @@ class BlazeNet:
             )
 
     def run(self, squares: np.ndarray, min_score: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Score a batch of RGB uint8 squares of the network's side.
+        """Score a batch of RGB uint8 squares of the network's side: :meth:`run_keypoints` without the keypoints."""
+        return [(boxes, scores) for boxes, scores, _ in self.run_keypoints(squares, min_score)]
+
+    def run_keypoints(self, squares: np.ndarray, min_score: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Score a batch of RGB uint8 squares of the network's side, with each box's six keypoints.
 
         An anchor scoring below :data:`SURE` is kept only if its keypoints are laid out as in an upright face (the
         mouth at least a quarter of the box below both eyes): face-like blobs score 0.5-0.65 with keypoints that
@@ -164,7 +168,9 @@ class BlazeNet:
             min_score: Keep anchors scoring at least this.
 
         Returns:
-            For each square, its candidate boxes (k, 4) as x0, y0, x1, y1 in 0..1 and their scores (k,).
+            For each square, its candidate boxes (k, 4) as x0, y0, x1, y1 in 0..1, their scores (k,) and their
+            keypoints (k, 6, 2) as x, y in 0..1: MediaPipe's order, the eyes first (0: the eye on the image's
+            left in an upright, unmirrored face; 1: the other), then the nose tip, the mouth and the two ear points.
         """
         x = squares.astype(np.float32) / 127.5 - 1.0
         reg, cls = self.session.run(None, {"input": x})
@@ -178,7 +184,8 @@ class BlazeNet:
             r, a = r[keep], self.anchors[keep]
             cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
             w, h = r[:, 2], r[:, 3]
-            out.append((np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), s[keep]))
+            points = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
+            out.append((np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), s[keep], points))
         return out
 
 

@@ -9,45 +9,19 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from emotion import settings
 from emotion.errors import ModelUnavailable
+from emotion.face.base import onnx_session, square_crop
 from emotion.files import sha256
 from emotion.labels import FACE_LABELS
 
-DEFAULT_FACE_MODEL = "fer_distilled"
-
-
-def onnx_session(path: Path, threads: int = 1):  # noqa: ANN201 - onnxruntime is imported lazily
-    """An onnxruntime CPU session over ``path`` with ``threads`` intra-op threads and one inter-op thread."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def square_crop(image: np.ndarray, box: list[int], margin: float) -> np.ndarray:
-    """Cut a square around ``box`` grown by ``margin`` of its side, padding past the edges.
-
-    Args:
-        image: BGR or gray image.
-        box: [x, y, w, h].
-        margin: Fraction of the box side added on every side.
-    """
-    x, y, w, h = box
-    side = max(w, h) * (1 + 2 * margin)
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = round(cx - side / 2), round(cy - side / 2)
-    x1, y1 = x0 + round(side), y0 + round(side)
-    pad = max(0, -x0, -y0, x1 - image.shape[1], y1 - image.shape[0])
-    if pad:
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    return image[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
+DEFAULT_FACE_MODEL = "fer_cnn"
+"""Chosen by the mean macro-F1 over sources (issue 25, ``models/face_sources.md``)."""
 
 
 MAX_INPUT_SIZE = 512
@@ -78,6 +52,7 @@ def _read_sidecar(meta_path: Path, name: str) -> dict:
         f"scale {meta.get('scale')!r} is not one of {', '.join(SCALES)}": meta.get("scale", SCALES[0]) in SCALES,
         f"margin {margin!r} is not a number from 0 to 1": type(margin) in (int, float) and 0 <= margin <= 1,
         f"labels {labels} are not {list(FACE_LABELS)}": type(labels) is list and tuple(labels) == FACE_LABELS,
+        f"calibration {meta.get('calibration')!r} has no temperature from 0.05 to 20": _temperature_ok(meta),
     }
     problems = [what for what, ok in checks.items() if not ok]
     if problems:
@@ -87,21 +62,42 @@ def _read_sidecar(meta_path: Path, name: str) -> dict:
     return meta
 
 
+def _temperature_ok(meta: dict) -> bool:
+    """Whether a sidecar's optional ``calibration`` holds a temperature from 0.05 to 20."""
+    cal = meta.get("calibration")
+    if cal is None:
+        return True
+    t = cal.get("temperature") if isinstance(cal, dict) else None
+    return isinstance(t, int | float) and not isinstance(t, bool) and 0.05 <= t <= 20
+
+
+def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities at ``temperature``: the softmax of the log-probabilities divided by it (1 changes nothing)."""
+    z = np.log(np.clip(np.asarray(probs, np.float64), 1e-7, 1.0)) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 class OnnxFaceModel:
     """A facial-emotion network shipped in ``models/`` as ONNX, run on onnxruntime.
 
     Each ``NAME.onnx`` has a ``NAME.json`` beside it with ``input_size``, ``scale``
-    ("minus1to1" or "zero1"), ``margin``, ``labels`` and the file's ``sha256``. All are checked on load, the file
-    against its checksum, and one blank face is run through the graph, so a damaged, swapped or mismatched model
-    is refused with :class:`ModelUnavailable` instead of failing later.
+    ("minus1to1" or "zero1"), ``margin``, ``labels`` and the file's ``sha256``, and optionally a ``calibration``
+    with the ``temperature`` that :meth:`calibrated` applies (fitted by ``training/face_sources.py``). All are checked
+    on load, the file against its checksum, and one blank face is run through the graph, so a damaged, swapped or
+    mismatched model is refused with :class:`ModelUnavailable` instead of failing later.
 
     Args:
         name: The model's file stem in ``models_dir``.
         models_dir: Where the model lives.
         threads: onnxruntime intra-op threads (1 suits parallel frame workers).
+        align: Cut faces aligned by their eyes (:mod:`emotion.face.align`) instead of the square around the box;
+            a face whose eyes are not found keeps the square.
     """
 
-    def __init__(self, name: str = DEFAULT_FACE_MODEL, models_dir: Path | None = None, threads: int = 1) -> None:
+    def __init__(self, name: str = DEFAULT_FACE_MODEL, models_dir: Path | None = None, threads: int = 1,
+                 align: bool = False) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", name):  # a model name, never a path: models load from models/ only
             raise ModelUnavailable(f"'{name}' is not a model name (letters, digits, '-' and '_' only)")
         path = Path(models_dir or settings.models_dir()) / f"{name}.onnx"
@@ -122,6 +118,10 @@ class OnnxFaceModel:
         self.size = int(self.meta["input_size"])
         self.margin = float(self.meta.get("margin", 0.1))
         self.classes_ = np.array(FACE_LABELS)
+        self.temperature = float((self.meta.get("calibration") or {}).get("temperature", 1.0))
+        self.align = align
+        self._eyes: Any = None
+        self._models_dir = path.parent
         self._probe(path)
 
     def _probe(self, path: Path) -> None:
@@ -142,8 +142,24 @@ class OnnxFaceModel:
         """The model itself: a shipped model has no adapter."""
         return self
 
+    def calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """Probabilities a user can read as such: ``probs`` at the sidecar's fitted temperature (same top label)."""
+        return temper(probs, self.temperature) if self.temperature != 1.0 else np.asarray(probs, np.float64)
+
     def crop(self, image: np.ndarray, box: list[int]) -> np.ndarray:
-        """Cut the face the way this model was trained: a square with a margin, gray, resized."""
+        """Cut the face the way this model was trained: a square with a margin, gray, resized.
+
+        With ``align``, the face is instead rotated and scaled so its eyes sit where FER2013's do
+        (:func:`emotion.face.align.aligned_crop`), when BlazeFace finds them.
+        """
+        if self.align:
+            from emotion.face.align import EyeFinder, aligned_crop
+
+            if self._eyes is None:
+                self._eyes = EyeFinder(self._models_dir if (self._models_dir / "blazeface.json").is_file() else None)
+            eyes = self._eyes.eyes(image, box)
+            if eyes is not None:
+                return aligned_crop(image, eyes, self.size)
         face = square_crop(image, box, self.margin)
         if face.ndim == 3:
             face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
@@ -208,6 +224,10 @@ class DeepFaceModel:
         """The model itself: a shipped model has no adapter."""
         return self
 
+    def calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """DeepFace's probabilities as they are (never calibrated here)."""
+        return np.asarray(probs, np.float64)
+
     def crop(self, image: np.ndarray, box: list[int]) -> np.ndarray:
         """Cut the detected box as DeepFace does (tight, colour)."""
         face = square_crop(image, box, self.margin)
@@ -232,11 +252,14 @@ class DeepFaceModel:
         return self.classes_[self.predict_proba(crops).argmax(axis=1)]
 
 
-def get_face_model(name: str = "default", threads: int = 1) -> OnnxFaceModel | DeepFaceModel:
-    """Return a facial-emotion model by name: "default", "deepface" or a shipped ONNX stem."""
+def get_face_model(name: str = "default", threads: int = 1, align: bool = False) -> OnnxFaceModel | DeepFaceModel:
+    """Return a facial-emotion model by name: "default", "deepface" or a shipped ONNX stem.
+
+    ``align`` is passed to :class:`OnnxFaceModel`; DeepFace cuts its own way.
+    """
     if name == "deepface":
         return DeepFaceModel()
-    return OnnxFaceModel(DEFAULT_FACE_MODEL if name == "default" else name, threads=threads)
+    return OnnxFaceModel(DEFAULT_FACE_MODEL if name == "default" else name, threads=threads, align=align)
 
 
 def face_models() -> list[str]:

@@ -51,6 +51,10 @@ class FaceModel(Protocol):
         """Return (n, 7) probabilities."""
         ...
 
+    def calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """Return ``probs`` (from :meth:`predict_proba`, or smoothed) as calibrated probabilities."""
+        ...
+
     def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         """Return the most probable label of each crop."""
         ...

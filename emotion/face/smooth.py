@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from emotion.face.affect import valence_arousal
+from emotion.face.protocols import FaceModel
 from emotion.labels import FACE_LABELS
 from emotion.record import Face, Frame, rounded
 
@@ -26,6 +27,26 @@ def zero_phase(times: np.ndarray, values: np.ndarray, tau: float) -> np.ndarray:
     for i in range(len(out) - 2, -1, -1):
         out[i] = keep[i] * out[i + 1] + (1 - keep[i]) * out[i]
     return out
+
+
+def mark_confidence(frames: list[Frame], model: FaceModel, threshold: float) -> None:
+    """Set each face's calibrated ``confidence`` and its ``uncertain`` flag (in place), after smoothing.
+
+    The confidence is the calibrated probability (:meth:`FaceModel.calibrated`) of the face's label, from its
+    smoothed scores when it has them, else its raw ones.
+
+    Args:
+        frames: The analysis's frames.
+        model: The face model that read them.
+        threshold: Faces below it are uncertain (0 trusts every face).
+    """
+    faces = [face for frame in frames for face in frame.faces]
+    if not faces:
+        return
+    probs = np.array([[(f.smoothed or f.scores)[label] for label in FACE_LABELS] for f in faces])
+    for face, p in zip(faces, model.calibrated(probs), strict=True):
+        face.confidence = round(float(p[FACE_LABELS.index(face.emotion)]), 4)
+        face.uncertain = face.confidence < threshold
 
 
 def smooth_faces(frames: list[Frame], tau: float) -> None:

@@ -118,8 +118,8 @@ def voice_mean_scores(result: Result) -> dict[str, float]:
 
 
 def face_mean_scores(result: Result) -> dict[str, float]:
-    """Return the mean probability of each face label over all accepted faces (empty without faces)."""
-    faces = [f for fr in result.frames for f in fr.faces]
+    """Return the mean probability of each face label over the confident faces (empty without any), as the summary."""
+    faces = [f for fr in result.frames for f in fr.faces if not f.uncertain]
     if not faces:
         return {}
     return {label: sum(f.scores.get(label, 0.0) for f in faces) / len(faces) for label in FACE_LABELS}

@@ -38,7 +38,7 @@ CSV_COLUMNS = (
     ]
     + [f"face_{label}" for label in FACE_LABELS]
     + [f"face_smoothed_{label}" for label in FACE_LABELS]
-    + ["face_valence", "face_arousal", "enhanced"]
+    + ["face_uncertain", "face_valence", "face_arousal", "enhanced"]
     + [f"voice_{label}" for label in VOICE_LABELS]
     + ["voice_uncertain", "voice_arousal", "voice_valence"]
     + ["error"]
@@ -93,7 +93,9 @@ def _rows(result: Result) -> list[dict]:
                     "w": w,
                     "h": h,
                     "emotion": face.emotion,
-                    "confidence": (face.smoothed or face.scores)[face.emotion],
+                    "confidence": face.confidence if face.confidence is not None
+                    else (face.smoothed or face.scores)[face.emotion],
+                    "face_uncertain": face.uncertain if face.confidence is not None else "",
                     "face_valence": "" if face.valence is None else face.valence,
                     "face_arousal": "" if face.arousal is None else face.arousal,
                     "enhanced": fr.quality.enhanced or "",

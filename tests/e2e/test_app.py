@@ -185,7 +185,7 @@ def test_history_reopen_and_delete(at):
     assert sorted(faces_table(at)["face"]) == [0, 1, 2, 3, 4]
     assert downloads(at)[:2] == ["JSON", "CSV"]
     made = next(c.value for c in at.caption if c.value.startswith("Made by"))
-    assert "face model fer_distilled (base), detector blazeface" in made and "Default settings." in made
+    assert "face model fer_cnn (base), detector blazeface" in made and "Default settings." in made
     at.button(key="history_delete").click().run()
     at.button(key="history_delete_confirm").click().run()
     assert any("No analyses yet" in i.value for i in at.info)

@@ -30,7 +30,7 @@ def test_cli_keep_then_delete_leaves_nothing_and_a_rerun_keeps_nothing_twice(tmp
     assert "saved to History as entry 1; kept 5 faces and voice segments for learning" in first.stderr
     record = json.loads(out.read_text())[0]
     made = record["produced_by"]
-    assert made["face_model"] == "fer_distilled" and made["face_model_version"] == "base"
+    assert made["face_model"] == "fer_cnn" and made["face_model_version"] == "base"
     assert made["detector"] == "blazeface" and made["project"].startswith("emotion-studio ")
     assert record["settings"]["collect"] is True and len(record["sha256"]) == 64
     store = LearningStore()

@@ -1,4 +1,4 @@
-"""The project's own face models (the default ``models/fer_distilled.onnx``, ``fer_cnn``) through the app's loader."""
+"""The project's own face models (the default ``models/fer_cnn.onnx``, ``fer_distilled``) through the app's loader."""
 
 from __future__ import annotations
 
@@ -42,8 +42,15 @@ def portrait_scores(model: OnnxFaceModel, detector: HaarDetector, name: str) -> 
     return dict(zip(FACE_LABELS, probs.tolist()))
 
 
-def test_the_distilled_model_is_the_default():
-    assert DEFAULT_FACE_MODEL == "fer_distilled"
+def test_the_default_is_the_best_candidate_by_the_mean_over_sources():
+    """Issue 25: the default is chosen on the mean macro-F1 over sources (``models/face_sources.json``).
+
+    fer_distilled was the default while FER2013 alone chose it; over FER2013, posed portraits and web photos
+    fer_cnn's mean is higher, so it is the default again.
+    """
+    results = json.loads((models_dir() / "face_sources.json").read_text())["models"]
+    means = {name: results[name]["mean_box"] for name in OWN_MODELS}
+    assert DEFAULT_FACE_MODEL == max(means, key=means.get) == "fer_cnn"
 
 
 @pytest.mark.parametrize("name", OWN_MODELS)
@@ -83,9 +90,11 @@ def test_posed_surprise_portrait_reads_surprise(model, detector):
     assert max(scores, key=scores.get) == "surprise"
 
 
-def test_posed_anger_portrait_reads_angry(model, detector):
-    # fer_cnn read this closed-mouth posed anger as sad; the distilled model reads it right on the Haar framing that
-    # FER2013's faces have (on BlazeFace's box, 12 px to the side, fear edges ahead: the card's limits say so)
+def test_posed_anger_portrait_reads_angry(detector):
+    # fer_distilled reads this closed-mouth posed anger right on the Haar framing that FER2013's faces have (on
+    # BlazeFace's box, 12 px to the side, fear edges ahead: the card's limits say so). The default fer_cnn reads it
+    # as sad (next test): a known miss of the default, kept visible rather than tested away.
+    model = OnnxFaceModel("fer_distilled")
     anger = portrait_scores(model, detector, "15-f13-anc-ph.jpg")
     happy = portrait_scores(model, detector, "0-f15-hao-ph.jpg")
     surprise = portrait_scores(model, detector, "0-f1-su-ph.jpg")
@@ -93,6 +102,13 @@ def test_posed_anger_portrait_reads_angry(model, detector):
     assert anger["angry"] > 2 * happy["angry"]
     assert anger["angry"] > 2 * surprise["angry"]
     assert anger["happy"] < 0.1
+
+
+def test_the_default_reads_the_anger_portrait_as_a_negative_emotion(model, detector):
+    """fer_cnn (the default) reads this posed anger as sad, as its card's limits say; it is never read as positive."""
+    anger = portrait_scores(model, detector, "15-f13-anc-ph.jpg")
+    assert max(anger, key=anger.get) in ("angry", "sad", "fear", "disgust")
+    assert anger["angry"] > 0.15 and anger["happy"] < 0.1 and anger["surprise"] < 0.1
 
 
 @pytest.mark.slow
@@ -110,7 +126,7 @@ def test_accuracy_on_500_held_out_faces():
 
 
 @pytest.mark.slow
-def test_the_default_reaches_0_70_on_the_test_split():
+def test_fer_distilled_reaches_0_70_on_the_test_split():
     """FER2013's test split (6,898 faces no model trained or was selected on), through the app's loader.
 
     The cards give 0.7051 / macro-F1 0.6896 for fer_distilled and 0.6674 / 0.6220 for fer_cnn; a shipped file that
@@ -136,3 +152,12 @@ def test_a_model_name_is_never_a_path():
     for name in ("../../tmp/evil", "/etc/passwd", "a/b", "x.onnx"):
         with pytest.raises(ModelUnavailable, match="not a model name"):
             get_face_model(name)
+
+
+def test_the_mixed_head_reads_the_posed_portraits(detector):
+    """``fer_mix`` (issue 25: fer_distilled's network, a head fitted on three sources) reads all three right."""
+    model = OnnxFaceModel("fer_mix")
+    assert model.meta["backbone"] == "fer_distilled"
+    for name, truth in (("0-f15-hao-ph.jpg", "happy"), ("0-f1-su-ph.jpg", "surprise"), ("15-f13-anc-ph.jpg", "angry")):
+        scores = portrait_scores(model, detector, name)
+        assert max(scores, key=scores.get) == truth, (name, scores)

@@ -99,7 +99,7 @@ def test_active_face_adapter_serves_and_a_damaged_one_falls_back(tmp_path, monke
     stale = FaceAdapter(alpha=0.01, base="fer_mini_xception").fit(log_probs(probs), np.full(len(truth), "sad"))
     stale_version = reg.add(stale.save, {"accuracy": 0.5}, {}, ".json", promote=True)
     refused = Models.load(Settings(audio=False))  # fitted on another base model's outputs: not served
-    assert refused.face.name == "fer_distilled" and any("fitted on fer_mini_xception" in n for n in refused.notes)
+    assert refused.face.name == "fer_cnn" and any("fitted on fer_mini_xception" in n for n in refused.notes)
     reg.rollback(v1)
     assert stale_version != v1
     happy = analyze_file(media / "0-f15-hao-ph.jpg", Settings(audio=False), served)
