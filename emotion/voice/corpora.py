@@ -155,6 +155,35 @@ def load_features(
     rel = [str(c.relative_to(data)) for c in clips]
     if cache.exists():
         return dict(np.load(cache, allow_pickle=False))
+    labels, actors = zip(*(parse(c) for c in clips))
+    return extract_table(clips, rel, np.array(labels), np.array(actors), cache, variant, workers, progress)
+
+
+def extract_table(
+    clips: list[Path],
+    rel: list[str],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    cache: Path,
+    variant: str = "trim",
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Extract the features of ``clips`` in a spawn pool and cache them with their labels (any corpus).
+
+    Args:
+        clips: The audio files.
+        rel: Each clip's name as stored in the table (its path inside its corpus).
+        labels: Each clip's label.
+        groups: Each clip's speaker group id.
+        cache: The ``.npz`` file to write (atomically).
+        variant: A key of :data:`VARIANTS`.
+        workers: Processes used for extraction.
+        progress: Called as ``progress(done, total)`` every few clips.
+
+    Returns:
+        The table of :func:`load_features`.
+    """
     cache.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(f"extracting {VARIANTS[variant][0]} ({variant}) from {len(clips)} clips with {workers} processes ...")
@@ -167,11 +196,10 @@ def load_features(
             if progress and (len(rows) % 16 == 0 or len(rows) == len(clips)):
                 progress(len(rows), len(clips))
     print(f"extracted in {time.perf_counter() - t0:.0f} s -> {cache}")
-    labels, actors = zip(*(parse(c) for c in clips))
     out = {
         "X": np.vstack(rows).astype(np.float32),
-        "y": np.array(labels),
-        "actor": np.array(actors, dtype=np.int16),
+        "y": np.asarray(labels),
+        "actor": np.asarray(groups, dtype=np.int16),
         "files": np.array(rel),
         "names": np.array(feature_names(VARIANTS[variant][0])),
     }
