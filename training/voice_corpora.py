@@ -12,9 +12,9 @@ shared RAVDESS and TESS copies and of every analysed window) and written as FLAC
 and TESS's as ``<corpus>_trim_<key>.npz``. Nothing here is needed at run time or by the tests: the corpora are
 optional extras for training, research use only (see :data:`LICENCES`), and are never committed.
 
-Labels go through one table, :data:`LABEL_MAP`, onto the project's 7 voice classes. TurEV-DB's "calm" maps to
-"neutral", as RAVDESS's calm does in the shipped model: a calm/neutral split learnt from one corpus does not carry to
-another, and TurEV's calm words are its low-arousal, non-sad class.
+Labels go through the one table :data:`emotion.voice.corpora.LABEL_MAP` onto the project's 7 voice classes, which also
+holds the cached tables' loader (:func:`emotion.voice.corpora.load_extra`): training reads them when they are there,
+and nothing needs them.
 """
 
 from __future__ import annotations
@@ -29,44 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion import settings
 from emotion.voice import corpora
+from emotion.voice.corpora import EXTRA, GROUP_BASE, LABEL_MAP, corpus_dir, extra_cache, index_file
 from emotion.voice.levels import SR
-
-LABEL_MAP: dict[str, dict[str, str]] = {
-    "ravdess": {
-        "neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
-        "fearful": "fearful", "disgust": "disgust", "surprised": "surprised",
-    },
-    "tess": {
-        "neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "fearful": "fearful",
-        "disgust": "disgust", "surprised": "surprised",
-    },
-    "nemo": {
-        "neutral": "neutral", "happiness": "happy", "sadness": "sad", "anger": "angry", "fear": "fearful",
-        "surprised": "surprised",
-    },
-    "ased": {"n": "neutral", "h": "happy", "s": "sad", "a": "angry", "f": "fearful"},
-    "turev": {"sk": "neutral", "mt": "happy", "hl": "sad", "kz": "angry"},
-}  # fmt: skip
-"""Every corpus's own label (as its files encode it) -> the project's voice class. The one mapping table: calm
-(RAVDESS "calm", TurEV-DB "sk" = sakin) becomes neutral."""
-
-GROUP_BASE = {"nemo": 200, "ased": 300, "turev": 400}
-"""Speaker group ids of the extra corpora start here (RAVDESS actors are 1-24, TESS speakers 101-102)."""
-
-LICENCES = {
-    "ravdess": "CC BY-NC-SA 4.0; Livingstone & Russo (2018), PLoS ONE 13(5): e0196391",
-    "tess": "CC BY-NC-ND 4.0; Dupuis & Pichora-Fuller (2010), University of Toronto",
-    "nemo": "CC BY-NC-SA 4.0; Christop (2024), nEMO: Dataset of Emotional Speech in Polish, LREC-COLING 2024",
-    "ased": "free for research, cite Retta et al. (2022), ACM TALLIP, doi:10.1145/3529759",
-    "turev": "CC BY-NC-ND 4.0; Canpolat et al. (2020), TurEV-DB, Xeonen/TurEV-DB on GitHub",
-}
-"""Licence and citation of each corpus, for the model card. All are research / non-commercial use."""
-
-LANGUAGE = {"ravdess": "English", "tess": "English", "nemo": "Polish", "ased": "Amharic", "turev": "Turkish"}
-EXTRA = ("nemo", "ased", "turev")
-"""The corpora read from snapshots, in the study's order after RAVDESS and TESS."""
 
 
 @dataclass(frozen=True)
@@ -190,23 +155,6 @@ def unpack(corpus: str, snapshot: Path, clips: list[Clip], dest: Path) -> list[P
     return out
 
 
-def corpus_dir(corpus: str) -> Path:
-    """Where a corpus's unpacked clips live: ``<cache dir>/corpora/<corpus>``."""
-    return settings.cache_dir() / "corpora" / corpus
-
-
-def _key(corpus: str, rel: list[str], variant: str) -> Path:
-    import hashlib
-
-    key = hashlib.sha256(("\n".join(rel) + corpora.FEATURE_VERSION + variant).encode()).hexdigest()[:16]
-    return settings.cache_dir() / f"{corpus}_{variant}_{key}.npz"
-
-
-def index_file(corpus: str) -> Path:
-    """The chosen clips of a corpus, one tab-separated ``path label speaker`` a line, written when unpacked."""
-    return corpus_dir(corpus) / "clips.tsv"
-
-
 def prepare(
     corpus: str, snapshot: Path, max_clips: int, variant: str = "trim", workers: int = 2, commit: str = "HEAD"
 ) -> dict[str, np.ndarray]:
@@ -220,28 +168,12 @@ def prepare(
     paths = unpack(corpus, snapshot, clips, dest)
     rel = [c.path for c in clips]
     index_file(corpus).write_text("".join(f"{c.path}\t{c.label}\t{c.speaker}\n" for c in clips))
-    cache = _key(corpus, rel, variant)
+    cache = extra_cache(corpus, rel, variant)
     if cache.exists():
         return dict(np.load(cache, allow_pickle=False))
     speakers = sorted({c.speaker for c in clips})
     groups = np.array([GROUP_BASE[corpus] + speakers.index(c.speaker) for c in clips])
     return corpora.extract_table(paths, rel, np.array([c.label for c in clips]), groups, cache, variant, workers)
-
-
-def load(corpus: str, variant: str = "trim") -> dict[str, np.ndarray] | None:
-    """A prepared extra corpus's feature table, or None when it was never prepared here (it is optional)."""
-    index = index_file(corpus)
-    if not index.exists():
-        return None
-    rel = [line.split("\t")[0] for line in index.read_text().splitlines() if line]
-    cache = _key(corpus, rel, variant)
-    return dict(np.load(cache, allow_pickle=False)) if cache.exists() else None
-
-
-def mapped(corpus: str, labels: np.ndarray) -> np.ndarray:
-    """A corpus's own labels mapped onto the project's voice classes through :data:`LABEL_MAP`."""
-    table = LABEL_MAP[corpus]
-    return np.array([table[str(v)] for v in labels])
 
 
 def main(argv: list[str] | None = None) -> None:

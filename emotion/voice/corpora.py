@@ -43,6 +43,41 @@ HELD_OUT_TESS = "YAF"
 voice and recording it never met. OAF (aged 64) is kept for training because RAVDESS has no older voice."""
 CORPORA = ("ravdess", "tess")
 
+LABEL_MAP: dict[str, dict[str, str]] = {
+    "ravdess": {
+        "neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
+        "fearful": "fearful", "disgust": "disgust", "surprised": "surprised",
+    },
+    "tess": {
+        "neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "fearful": "fearful",
+        "disgust": "disgust", "surprised": "surprised",
+    },
+    "nemo": {
+        "neutral": "neutral", "happiness": "happy", "sadness": "sad", "anger": "angry", "fear": "fearful",
+        "surprised": "surprised",
+    },
+    "ased": {"n": "neutral", "h": "happy", "s": "sad", "a": "angry", "f": "fearful"},
+    "turev": {"sk": "neutral", "mt": "happy", "hl": "sad", "kz": "angry"},
+}  # fmt: skip
+"""Every corpus's own label (as its files encode it) -> the project's voice class. The one mapping table: calm
+(RAVDESS "calm", TurEV-DB "sk" = sakin) becomes neutral."""
+
+GROUP_BASE = {"nemo": 200, "ased": 300, "turev": 400}
+"""Speaker group ids of the extra corpora start here (RAVDESS actors are 1-24, TESS speakers 101-102)."""
+
+LICENCES = {
+    "ravdess": "CC BY-NC-SA 4.0; Livingstone & Russo (2018), PLoS ONE 13(5): e0196391",
+    "tess": "CC BY-NC-ND 4.0; Dupuis & Pichora-Fuller (2010), University of Toronto",
+    "nemo": "CC BY-NC-SA 4.0; Christop (2024), nEMO: Dataset of Emotional Speech in Polish, LREC-COLING 2024",
+    "ased": "free for research, cite Retta et al. (2022), ACM TALLIP, doi:10.1145/3529759",
+    "turev": "CC BY-NC-ND 4.0; Canpolat et al. (2020), TurEV-DB, Xeonen/TurEV-DB on GitHub",
+}
+"""Licence and citation of each corpus, for the model card. All are research / non-commercial use."""
+
+LANGUAGE = {"ravdess": "English", "tess": "English", "nemo": "Polish", "ased": "Amharic", "turev": "Turkish"}
+EXTRA = ("nemo", "ased", "turev")
+"""The optional corpora read from public snapshots (``training/voice_corpora.py``), after RAVDESS and TESS."""
+
 
 def list_clips(data: Path) -> list[Path]:
     """Return the RAVDESS speech clips under ``data`` in a stable order.
@@ -255,10 +290,50 @@ TESS_GROUP = 100
 
 
 def calibration_groups(group: np.ndarray) -> np.ndarray:
-    """Return the groups a fit's inner folds (grid and calibration) keep apart: RAVDESS actors, and TESS as one.
+    """Return the groups a fit's inner folds (grid, calibration) keep apart: RAVDESS actors, every other corpus as one.
 
-    With TESS as a single group, its out-of-fold decision values come from a model that saw no TESS voice at all,
-    so the calibration also learns how sure the model may be on a corpus it never heard, not only on a new speaker.
+    With TESS (and each extra corpus of :data:`GROUP_BASE`) as a single group, its out-of-fold decision values come
+    from a model that saw no voice of that corpus at all, so the calibration also learns how sure the model may be on
+    a corpus it never heard, not only on a new speaker.
     """
     group = np.asarray(group, dtype=np.int64)
-    return np.where(np.isin(group, list(TESS_SPEAKERS.values())), TESS_GROUP, group)
+    out = np.where(np.isin(group, list(TESS_SPEAKERS.values())), TESS_GROUP, group)
+    for base in GROUP_BASE.values():
+        out = np.where((group >= base) & (group < base + 100), base, out)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Extra corpora (optional): tables cached by training/voice_corpora.py
+
+
+def corpus_dir(corpus: str) -> Path:
+    """Where a corpus's unpacked clips live: ``<cache dir>/corpora/<corpus>``."""
+    return settings.cache_dir() / "corpora" / corpus
+
+
+def extra_cache(corpus: str, rel: list[str], variant: str) -> Path:
+    """The feature table file of an extra corpus's chosen clips ``rel``."""
+    key = hashlib.sha256(("\n".join(rel) + FEATURE_VERSION + variant).encode()).hexdigest()[:16]
+    return settings.cache_dir() / f"{corpus}_{variant}_{key}.npz"
+
+
+def index_file(corpus: str) -> Path:
+    """The chosen clips of a corpus, one tab-separated ``path label speaker`` a line, written when unpacked."""
+    return corpus_dir(corpus) / "clips.tsv"
+
+
+def load_extra(corpus: str, variant: str = "trim") -> dict[str, np.ndarray] | None:
+    """A prepared extra corpus's feature table, or None when it was never prepared here (it is optional)."""
+    index = index_file(corpus)
+    if not index.exists():
+        return None
+    rel = [line.split("\t")[0] for line in index.read_text().splitlines() if line]
+    cache = extra_cache(corpus, rel, variant)
+    return dict(np.load(cache, allow_pickle=False)) if cache.exists() else None
+
+
+def mapped(corpus: str, labels: np.ndarray) -> np.ndarray:
+    """A corpus's own labels mapped onto the project's voice classes through :data:`LABEL_MAP`."""
+    table = LABEL_MAP[corpus]
+    return np.array([table[str(v)] for v in labels])
