@@ -252,6 +252,7 @@ def load_both(
     variant: str = "trim",
     sets: tuple[str, ...] = ("compare",),
     progress: Callable[[int, int], None] | None = None,
+    extras: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Return RAVDESS and TESS features in one table, labels mapped to the 7 shared classes (:func:`seven`).
 
@@ -259,24 +260,28 @@ def load_both(
         variant: A key of :data:`VARIANTS`.
         sets: The OpenSMILE sets to keep (see :func:`columns`).
         progress: Called as ``progress(done, total)`` while extracting (clips of both corpora together).
+        extras: Extra corpora (of :data:`EXTRA`) to append when they were prepared here (:func:`load_extra`); one
+            that was not is left out, so a fresh install that has only the shared data reads RAVDESS and TESS.
 
     Returns:
-        ``X``, ``y``, ``group`` (speaker: RAVDESS actor or :data:`TESS_SPEAKERS` id), ``cal`` (the groups a fit
-        calibrates over, see :func:`calibration_groups`), ``corpus`` and ``files``.
+        ``X``, ``y``, ``group`` (speaker: RAVDESS actor, :data:`TESS_SPEAKERS` id or :data:`GROUP_BASE` + index),
+        ``cal`` (the groups a fit calibrates over, see :func:`calibration_groups`), ``corpus`` and ``files``.
     """
     n_r = len(list_clips(settings.ravdess_dir()))
     n_t = len(list_tess(tess_dir()))
     total = n_r + n_t
     r = load_features(None, variant, progress=progress and (lambda d, t: progress(d, total)), corpus="ravdess")
     t = load_features(None, variant, progress=progress and (lambda d, t: progress(n_r + d, total)), corpus="tess")
-    group = np.concatenate([r["actor"], t["actor"]]).astype(np.int64)
+    parts = [("ravdess", r), ("tess", t)]
+    parts += [(name, e) for name in extras if (e := load_extra(name, variant)) is not None]
+    group = np.concatenate([p["actor"] for _, p in parts]).astype(np.int64)
     return {
-        "X": np.vstack([columns(r, sets), columns(t, sets)]),
-        "y": seven(np.concatenate([r["y"], t["y"]])),
+        "X": np.vstack([columns(p, sets) for _, p in parts]),
+        "y": np.concatenate([mapped(name, p["y"]) for name, p in parts]),
         "group": group,
         "cal": calibration_groups(group),
-        "corpus": np.array(["ravdess"] * len(r["y"]) + ["tess"] * len(t["y"])),
-        "files": np.concatenate([r["files"], t["files"]]),
+        "corpus": np.concatenate([np.array([name] * len(p["y"])) for name, p in parts]),
+        "files": np.concatenate([p["files"] for _, p in parts]),
     }
 
 
