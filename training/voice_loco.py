@@ -408,10 +408,12 @@ def markdown(results: dict[str, Any]) -> str:
         rows = []
         for r in results["grid"]:
             m = r["mean"]
+            each = " / ".join(f"{v['acc_own']:.2f}" for v in r["per_corpus"].values())
             rows.append([r["name"], r.get("cap") or "all", r["C"], r["gamma_x_scale"], r["test"], m["acc_own"],
-                         m["f1"], m["acc"], m.get("arousal_bacc", "")])  # fmt: skip
+                         m["f1"], m["acc"], m.get("arousal_bacc", ""), each])  # fmt: skip
+        names = " / ".join(results["grid"][0]["per_corpus"]) if results["grid"] else ""
         head = ["features", "clips per corpus", "C", "gamma (x scale)", "test", "acc (own)", "macro-F1", "acc (7)",
-                "arousal bal. acc"]  # fmt: skip
+                "arousal bal. acc", f"acc (own) per held-out corpus: {names}"]  # fmt: skip
         lines.append(markdown_table(head, rows))
         lines.append("")
     for name, table in results.get("thresholds", {}).items():
@@ -502,6 +504,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for r in grid(d, (10.0,), (1.0,), {"n0": 10.0, "scale": True}, ("clip", "speaker", "speaker+emotion")):
             rows.append({"name": "per-speaker z n0=10", **r})
+        e = load_all(("egemaps",))
+        modes = ("clip", "speaker", "speaker+emotion")
+        for r in grid(e, (1.0,), (1.0,), {"n0": 10.0, "scale": True}, modes, components=0):
+            rows.append({"name": "eGeMAPS, per-speaker z n0=10", **r})
         old = json.loads(results_paths()[0].read_text()).get("grid", []) if results_paths()[0].exists() else []
         results["grid"] = [r for r in old if not r["name"].startswith("per-speaker")] + rows
     write(results)
