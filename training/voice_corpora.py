@@ -10,11 +10,12 @@ filtered copies). The clips are read from the snapshot's blobs, mixed to mono, r
 shared RAVDESS and TESS copies and of every analysed window) and written as FLAC under
 ``<cache dir>/corpora/<corpus>/``; their features (variant "trim", the shipped model's) are cached beside RAVDESS's
 and TESS's as ``<corpus>_trim_<key>.npz``. Nothing here is needed at run time or by the tests: the corpora are
-optional extras for training, research use only (see :data:`LICENCES`), and are never committed.
+optional extras for training, research use only (see :data:`emotion.voice.corpora.LICENCES`), and are never
+committed.
 
-Labels go through the one table :data:`emotion.voice.corpora.LABEL_MAP` onto the project's 7 voice classes, which also
-holds the cached tables' loader (:func:`emotion.voice.corpora.load_extra`): training reads them when they are there,
-and nothing needs them.
+Labels go through the one table :data:`emotion.voice.corpora.LABEL_MAP` onto the project's 7 voice classes (calm, in
+RAVDESS and TurEV-DB, becomes neutral). That module also loads the cached tables
+(:func:`emotion.voice.corpora.load_extra`): training reads them where they exist, and nothing else needs them.
 """
 
 from __future__ import annotations
