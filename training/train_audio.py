@@ -1,4 +1,4 @@
-"""Train and evaluate the voice emotion model on RAVDESS + TESS: grouped by speaker, and across corpora both ways.
+"""Train and evaluate the voice emotion model on RAVDESS + TESS and, when prepared, the extra corpora.
 
 Usage (from the repository root, run as a module)::
 
@@ -12,9 +12,15 @@ The corpora default to :func:`emotion.settings.ravdess_dir` and :func:`emotion.v
 are cached in the cache folder (:func:`emotion.settings.cache_dir`) by :mod:`emotion.voice.corpora`: a retrain never
 extracts them again. Study, VAD and check results go to ``<cache dir>/voice_svm/``, where the model card reads them.
 
-Labels: 7 classes shared by both corpora (RAVDESS's calm is merged into neutral; TESS's "pleasant surprise" is
-surprised). The shipped model is trained on both corpora except RAVDESS actor :data:`HELD_OUT_ACTOR` and TESS
-speaker :data:`HELD_OUT_TESS`, whose clips the tests classify.
+With ``--extras``, the extra corpora (nEMO, ASED, TurEV-DB; :data:`emotion.voice.corpora.EXTRA`) are read where
+``python -m training.voice_corpora`` prepared them in the cache folder; without them, or on a fresh install, the model
+trains on RAVDESS and TESS alone. With them, the evaluation is the leave-one-corpus-out study
+(``python -m training.voice_loco``, whose results file ``models/voice_loco.md`` the card includes) and the two-corpus
+evaluation below is skipped.
+
+Labels: 7 classes, every corpus mapped through :data:`emotion.voice.corpora.LABEL_MAP` (calm is merged into neutral;
+TESS's "pleasant surprise" is surprised). The shipped model is trained on every corpus it finds except RAVDESS actor
+:data:`HELD_OUT_ACTOR` and TESS speaker :data:`HELD_OUT_TESS`, whose clips the tests classify.
 """
 
 from __future__ import annotations
@@ -78,9 +84,15 @@ def results_dir() -> Path:
 # Data
 
 
-def both(variant: str | None = None, sets: tuple[str, ...] = FINAL["feature_sets"]) -> dict[str, np.ndarray]:
-    """Return both corpora's features in one table (see :func:`emotion.voice.corpora.load_both`)."""
-    return corpora.load_both(variant or corpora.variant_of(FINAL["trim"]), sets)
+EXTRAS: tuple[str, ...] = corpora.EXTRA
+"""Extra corpora ``--extras`` trains on when they are prepared (see :mod:`training.voice_corpora`)."""
+
+
+def both(
+    variant: str | None = None, sets: tuple[str, ...] = FINAL["feature_sets"], extras: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """Return both corpora's features in one table, plus the prepared ``extras`` (see ``corpora.load_both``)."""
+    return corpora.load_both(variant or corpora.variant_of(FINAL["trim"]), sets, extras=extras)
 
 
 held_out = corpora.held_out
@@ -511,6 +523,43 @@ def _table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> str:
     return markdown_table([title for _, title in cols], [[r.get(key, "") for key, _ in cols] for r in rows])
 
 
+def _corpora_table(meta: dict[str, Any]) -> str:
+    """The corpora the model was trained on (from its sidecar), with language and licence; empty for two corpora."""
+    counts = meta.get("corpora") or {}
+    if set(counts) <= {"ravdess", "tess"}:
+        return ""
+    rows = [[c, corpora.LANGUAGE[c], n, corpora.LICENCES[c]] for c, n in counts.items()]
+    return "\n\n" + CARD_EXTRA + "\n\n" + markdown_table(["corpus", "language", "training clips", "licence"], rows)
+
+
+def _mapping_table() -> str:
+    """The one label mapping table (:data:`emotion.voice.corpora.LABEL_MAP`) as Markdown."""
+    rows = [[c, ", ".join(f"{k} -> {v}" for k, v in t.items())] for c, t in corpora.LABEL_MAP.items()]
+    return markdown_table(["corpus", "its labels -> the model's classes"], rows)
+
+
+def _loco_text() -> str:
+    """The LOCO study's results file (``models/voice_loco.md``, written by ``training.voice_loco``), for the card."""
+    from training.voice_loco import results_paths
+
+    path = results_paths()[1]
+    if not path.exists():
+        return ""
+    body = path.read_text().split("\n", 1)[1]  # without its title
+    return body.replace("\n## ", "\n### ").strip()
+
+
+def _loco_mean() -> dict[str, Any] | None:
+    """The chosen configuration's LOCO mean from the study's results file (None before the study ran)."""
+    from training.voice_loco import SHIPPED_ROW, results_paths
+
+    path = results_paths()[0]
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text()).get("calibrated", {}).get(SHIPPED_ROW)
+    return found["mean"] if found else None
+
+
 def _load(name: str) -> Any:
     path = results_dir() / name
     return json.loads(path.read_text()) if path.exists() else None
@@ -560,8 +609,8 @@ def write_voice_card(path: Path) -> Path:
         if key in ev:
             rows.append({"protocol": title, **ev[key]})
     sections = {
-        "Data and licence": CARD_DATA.format(actor=HELD_OUT_ACTOR, tess=HELD_OUT_TESS),
-        "Labels across corpora": CARD_LABELS,
+        "Data and licence": CARD_DATA.format(actor=HELD_OUT_ACTOR, tess=HELD_OUT_TESS) + _corpora_table(meta),
+        "Labels across corpora": CARD_LABELS + "\n\n" + _mapping_table(),
         "Model": CARD_MODEL.format(
             size=path.stat().st_size / 1e6,
             fit=meta["fit_seconds"],
@@ -569,10 +618,7 @@ def write_voice_card(path: Path) -> Path:
             C=(meta.get("best_params") or {}).get("svc__C", FINAL["C"]),
             grid=", ".join(f"{c:g}" for c in FINAL["param_grid"]["svc__C"]),
             reload=(
-                "over all 2,840 clips {labels_changed} labels changed and probabilities moved by at most "
-                "{max_proba_change:.2g} ({max_arousal_change:.2g} for arousal)".format(**meta["reload_check"])
-                if meta.get("reload_check")
-                else "not measured"
+                RELOAD.format(**{"n": "2,840", **meta["reload_check"]}) if meta.get("reload_check") else "not measured"
             ),
             pca=FINAL["components"],
             clip=FINAL["clip"],
@@ -580,6 +626,7 @@ def write_voice_card(path: Path) -> Path:
             sk=meta["sklearn"],
             smile=meta["opensmile"],
             aug="and their degraded copies " if AUGMENT else "",
+            trained="every corpus in the table above" if _corpora_table(meta) else "both corpora",
         ),
         "Evaluation (the cross-corpus rows are the claim)": CARD_EVAL.format(threshold=meta["voice_confidence"])
         + "\n\n"
@@ -605,6 +652,9 @@ def write_voice_card(path: Path) -> Path:
                 ],
             )
         )
+    loco = _loco_text()
+    if loco:
+        sections["Leave-one-corpus-out (LOCO) study (the claim across languages, rooms and speakers)"] = loco
     for name, title, text, cols in STUDY_SECTIONS:
         found = _load(name)
         if found:
@@ -639,6 +689,18 @@ CARD_DATA = """\
 - The shipped model never heard **RAVDESS actor {actor}** nor **TESS speaker {tess}** (both chosen before any result
   was seen), so the tests check it on a voice it never met, from cached features."""
 
+RELOAD = (
+    "over all {n} clips {labels_changed} labels changed and probabilities moved by at most {max_proba_change:.2g} "
+    "({max_arousal_change:.2g} for arousal)"
+)
+CARD_EXTRA = """\
+Beside RAVDESS and TESS, the model trains on three public corpora in other languages, read from their GitHub
+snapshots by `training/voice_corpora.py` (never committed; at most 1,500 clips each, stratified by speaker and
+label, resampled to 16 kHz): **nEMO** (Polish, 9 speakers; amu-cai/nEMO), **ASED** v1 (Amharic, 65 speakers;
+Ethio2021/ASED_V1; 4 duplicate files dropped) and **TurEV-DB** (Turkish single words, 6 speakers; Xeonen/TurEV-DB,
+its `Sound Source/` only). All are research / non-commercial data: the model is for research use only. Cite them as
+below. They are optional: a fresh install with only the shared data retrains on RAVDESS and TESS."""
+
 CARD_LABELS = """\
 RAVDESS has 8 emotions (with calm), TESS 7 (with "pleasant surprise", no calm). The model predicts the 7 shared
 classes: TESS's pleasant surprise is *surprised*, and RAVDESS's *calm* is merged into *neutral* (a calm/neutral
@@ -660,20 +722,20 @@ CARD_MODEL = """\
 5. **SVC** rbf, gamma "scale", `class_weight="balanced"` (no SMOTE: class weights alone), C={C:g} chosen by a grid
    over {grid} on the same speaker-grouped folds as the calibration.
 6. **Label**: the SVC's own vote. **Confidence**: the calibrated probability of that label, from
-   `CalibratedClassifierCV(method="sigmoid", ensemble=False)` on out-of-fold decision values from 5 folds
-   **grouped by RAVDESS actor, with all of TESS as one group** (every calibration score comes from a voice the fold
-   never heard, and the TESS scores from a model that never heard TESS at all). The sigmoids are not allowed to
-   move the label (taking their argmax cost about 0.02 speaker-independent accuracy, see the study below); where
-   they disagree with the vote, the label's probability is below another class's and the window is more often
-   flagged uncertain.
+   `CalibratedClassifierCV(method="sigmoid", ensemble=False)` on out-of-fold decision values from 5 folds **grouped
+   by RAVDESS actor, with TESS and each extra corpus as one group** (every calibration score comes from a voice the
+   fold never heard, and all but RAVDESS's from a model that never heard that corpus at all). The sigmoids are not
+   allowed to move the label (taking their argmax cost about 0.02 speaker-independent accuracy, see the study
+   below); where they disagree with the vote, the label's probability is below another class's and the window is
+   more often flagged uncertain.
 7. **Arousal**: the same pipeline and calibration, fitted on the high/low arousal classes, gives P(high) per window.
 
-Trained on both corpora {aug}minus the two held-out speakers. Saved with **skops** (no pickle; the sidecar
-`voice_svm.json` holds its sha256, checked on every load; only the types in `TRUSTED_TYPES` are accepted). The
-support vectors are stored as float32 (they are float32 PCA outputs, so nothing is lost) and cast back to float64
-on load, and the fitted pipeline scales only the {k} selected features (`emotion.voice.classifier.compact`, the same
-numbers): saved and reloaded, {reload}. Size {size:.1f} MB. Final fit {fit:.0f} s on 2 cores
-from cached features, grid included. sha256 {sha}... ; scikit-learn {sk}, opensmile {smile}."""
+Trained on {trained} {aug}minus the two held-out speakers. Saved with **skops** (no pickle;
+the sidecar `voice_svm.json` holds its sha256, checked on every load; only the types in `TRUSTED_TYPES` are
+accepted). The support vectors are stored as float32 (they are float32 PCA outputs, so nothing is lost) and cast
+back to float64 on load, and the fitted pipeline scales only the {k} selected features
+(`emotion.voice.classifier.compact`, the same numbers): saved and reloaded, {reload}. Size {size:.1f} MB. Final fit
+{fit:.0f} s on 2 cores from cached features, grid included. sha256 {sha}... ; scikit-learn {sk}, opensmile {smile}."""
 
 CARD_EVAL = """\
 Every figure is on speakers the model never heard. **Cross-corpus** (train on one corpus, test on the other) is the
@@ -887,6 +949,7 @@ def main() -> None:
     ap.add_argument("--no-eval", action="store_true", help="skip the evaluation (ship a retrained model only)")
     ap.add_argument("--card", action="store_true", help="only rewrite the card from the sidecar and cached results")
     ap.add_argument("--out", default=str(default_model_path()), help="model file to write")
+    ap.add_argument("--extras", action="store_true", help="also train on the prepared extra corpora (LOCO study)")
     a = ap.parse_args()
     if a.study:
         study()
@@ -900,12 +963,16 @@ def main() -> None:
         print(f"wrote {write_voice_card(Path(a.out))}")
         return
     threshold = Settings().voice_confidence
-    d = both()
+    d = both(extras=EXTRAS if a.extras else ())
+    multi = sorted(set(d["corpus"].tolist()) - {"ravdess", "tess"})
     aug = both("aug") if AUGMENT else None
-    print(f"features: {d['X'].shape} (cached in {cache_dir()})")
-    if not a.no_eval:
-        evaluate(d, aug)
-    ev, table, cm = summarise(d, threshold)
+    print(f"features: {d['X'].shape} (cached in {cache_dir()}); extra corpora: {multi or 'none'}")
+    if multi:  # the evaluation is the LOCO study's (training.voice_loco); the two-corpus one would not describe it
+        ev, table, cm = {}, [], None
+    else:
+        if not a.no_eval:
+            evaluate(d, aug)
+        ev, table, cm = summarise(d, threshold)
     print(json.dumps(ev, indent=1), json.dumps(table, indent=1))
     if cm is not None and not a.no_ship:
         plot_confusion(
@@ -928,14 +995,16 @@ def main() -> None:
             model.predict_arousal(d["X"][m]),
             threshold,
         )
+    counts = {c: int(((d["corpus"] == c) & ~held).sum()) for c in dict.fromkeys(d["corpus"].tolist())}
     meta = {
-        "data": "RAVDESS speech (CC BY-NC-SA 4.0, Livingstone & Russo 2018) + TESS (CC BY-NC-ND 4.0, Dupuis & "
-        "Pichora-Fuller 2010)",
+        "data": "; ".join(f"{c} ({corpora.LICENCES[c]})" for c in counts),
+        "corpora": counts,
         "held_out_actors": [HELD_OUT_ACTOR],
         "held_out_tess": [HELD_OUT_TESS],
         "held_out_accuracy": ev["held:ravdess"]["acc"],
         "held_out_tess_accuracy": ev["held:tess"]["acc"],
         "cross_corpus_mean": ev.get("cross:mean"),
+        "loco_mean": _loco_mean(),
         "voice_confidence": threshold,
         "config": {**FINAL, "augment": AUGMENT},
         "evaluation": ev,
@@ -948,6 +1017,7 @@ def main() -> None:
     out = save_voice_model(model, a.out, meta)
     again = load_voice_model(out)  # float32 support vectors in the file, cast back on load: same predictions?
     meta["reload_check"] = {
+        "n": f"{len(d['X']):,}",
         "labels_changed": int(np.sum(again.predict(d["X"]) != model.predict(d["X"]))),
         "max_proba_change": float(np.abs(again.predict_proba(d["X"]) - model.predict_proba(d["X"])).max()),
         "max_arousal_change": float(np.abs(again.predict_arousal(d["X"]) - model.predict_arousal(d["X"])).max()),

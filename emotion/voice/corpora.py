@@ -43,6 +43,41 @@ HELD_OUT_TESS = "YAF"
 voice and recording it never met. OAF (aged 64) is kept for training because RAVDESS has no older voice."""
 CORPORA = ("ravdess", "tess")
 
+LABEL_MAP: dict[str, dict[str, str]] = {
+    "ravdess": {
+        "neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
+        "fearful": "fearful", "disgust": "disgust", "surprised": "surprised",
+    },
+    "tess": {
+        "neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "fearful": "fearful",
+        "disgust": "disgust", "surprised": "surprised",
+    },
+    "nemo": {
+        "neutral": "neutral", "happiness": "happy", "sadness": "sad", "anger": "angry", "fear": "fearful",
+        "surprised": "surprised",
+    },
+    "ased": {"n": "neutral", "h": "happy", "s": "sad", "a": "angry", "f": "fearful"},
+    "turev": {"sk": "neutral", "mt": "happy", "hl": "sad", "kz": "angry"},
+}  # fmt: skip
+"""Every corpus's own label (as its files encode it) -> the project's voice class. The one mapping table: calm
+(RAVDESS "calm", TurEV-DB "sk" = sakin) becomes neutral."""
+
+GROUP_BASE = {"nemo": 200, "ased": 300, "turev": 400}
+"""Speaker group ids of the extra corpora start here (RAVDESS actors are 1-24, TESS speakers 101-102)."""
+
+LICENCES = {
+    "ravdess": "CC BY-NC-SA 4.0; Livingstone & Russo (2018), PLoS ONE 13(5): e0196391",
+    "tess": "CC BY-NC-ND 4.0; Dupuis & Pichora-Fuller (2010), University of Toronto",
+    "nemo": "CC BY-NC-SA 4.0; Christop (2024), nEMO: Dataset of Emotional Speech in Polish, LREC-COLING 2024",
+    "ased": "free for research, cite Retta et al. (2022), ACM TALLIP, doi:10.1145/3529759",
+    "turev": "CC BY-NC-ND 4.0; Canpolat et al. (2020), TurEV-DB, Xeonen/TurEV-DB on GitHub",
+}
+"""Licence and citation of each corpus, for the model card. All are research / non-commercial use."""
+
+LANGUAGE = {"ravdess": "English", "tess": "English", "nemo": "Polish", "ased": "Amharic", "turev": "Turkish"}
+EXTRA = ("nemo", "ased", "turev")
+"""The optional corpora read from public snapshots (``training/voice_corpora.py``), after RAVDESS and TESS."""
+
 
 def list_clips(data: Path) -> list[Path]:
     """Return the RAVDESS speech clips under ``data`` in a stable order.
@@ -155,6 +190,35 @@ def load_features(
     rel = [str(c.relative_to(data)) for c in clips]
     if cache.exists():
         return dict(np.load(cache, allow_pickle=False))
+    labels, actors = zip(*(parse(c) for c in clips))
+    return extract_table(clips, rel, np.array(labels), np.array(actors), cache, variant, workers, progress)
+
+
+def extract_table(
+    clips: list[Path],
+    rel: list[str],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    cache: Path,
+    variant: str = "trim",
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Extract the features of ``clips`` in a spawn pool and cache them with their labels (any corpus).
+
+    Args:
+        clips: The audio files.
+        rel: Each clip's name as stored in the table (its path inside its corpus).
+        labels: Each clip's label.
+        groups: Each clip's speaker group id.
+        cache: The ``.npz`` file to write (atomically).
+        variant: A key of :data:`VARIANTS`.
+        workers: Processes used for extraction.
+        progress: Called as ``progress(done, total)`` every few clips.
+
+    Returns:
+        The table of :func:`load_features`.
+    """
     cache.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(f"extracting {VARIANTS[variant][0]} ({variant}) from {len(clips)} clips with {workers} processes ...")
@@ -167,11 +231,10 @@ def load_features(
             if progress and (len(rows) % 16 == 0 or len(rows) == len(clips)):
                 progress(len(rows), len(clips))
     print(f"extracted in {time.perf_counter() - t0:.0f} s -> {cache}")
-    labels, actors = zip(*(parse(c) for c in clips))
     out = {
         "X": np.vstack(rows).astype(np.float32),
-        "y": np.array(labels),
-        "actor": np.array(actors, dtype=np.int16),
+        "y": np.asarray(labels),
+        "actor": np.asarray(groups, dtype=np.int16),
         "files": np.array(rel),
         "names": np.array(feature_names(VARIANTS[variant][0])),
     }
@@ -189,6 +252,7 @@ def load_both(
     variant: str = "trim",
     sets: tuple[str, ...] = ("compare",),
     progress: Callable[[int, int], None] | None = None,
+    extras: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Return RAVDESS and TESS features in one table, labels mapped to the 7 shared classes (:func:`seven`).
 
@@ -196,24 +260,28 @@ def load_both(
         variant: A key of :data:`VARIANTS`.
         sets: The OpenSMILE sets to keep (see :func:`columns`).
         progress: Called as ``progress(done, total)`` while extracting (clips of both corpora together).
+        extras: Extra corpora (of :data:`EXTRA`) to append when they were prepared here (:func:`load_extra`); one
+            that was not is left out, so a fresh install that has only the shared data reads RAVDESS and TESS.
 
     Returns:
-        ``X``, ``y``, ``group`` (speaker: RAVDESS actor or :data:`TESS_SPEAKERS` id), ``cal`` (the groups a fit
-        calibrates over, see :func:`calibration_groups`), ``corpus`` and ``files``.
+        ``X``, ``y``, ``group`` (speaker: RAVDESS actor, :data:`TESS_SPEAKERS` id or :data:`GROUP_BASE` + index),
+        ``cal`` (the groups a fit calibrates over, see :func:`calibration_groups`), ``corpus`` and ``files``.
     """
     n_r = len(list_clips(settings.ravdess_dir()))
     n_t = len(list_tess(tess_dir()))
     total = n_r + n_t
     r = load_features(None, variant, progress=progress and (lambda d, t: progress(d, total)), corpus="ravdess")
     t = load_features(None, variant, progress=progress and (lambda d, t: progress(n_r + d, total)), corpus="tess")
-    group = np.concatenate([r["actor"], t["actor"]]).astype(np.int64)
+    parts = [("ravdess", r), ("tess", t)]
+    parts += [(name, e) for name in extras if (e := load_extra(name, variant)) is not None]
+    group = np.concatenate([p["actor"] for _, p in parts]).astype(np.int64)
     return {
-        "X": np.vstack([columns(r, sets), columns(t, sets)]),
-        "y": seven(np.concatenate([r["y"], t["y"]])),
+        "X": np.vstack([columns(p, sets) for _, p in parts]),
+        "y": np.concatenate([mapped(name, p["y"]) for name, p in parts]),
         "group": group,
         "cal": calibration_groups(group),
-        "corpus": np.array(["ravdess"] * len(r["y"]) + ["tess"] * len(t["y"])),
-        "files": np.concatenate([r["files"], t["files"]]),
+        "corpus": np.concatenate([np.array([name] * len(p["y"])) for name, p in parts]),
+        "files": np.concatenate([p["files"] for _, p in parts]),
     }
 
 
@@ -227,10 +295,50 @@ TESS_GROUP = 100
 
 
 def calibration_groups(group: np.ndarray) -> np.ndarray:
-    """Return the groups a fit's inner folds (grid and calibration) keep apart: RAVDESS actors, and TESS as one.
+    """Return the groups a fit's inner folds (grid, calibration) keep apart: RAVDESS actors, every other corpus as one.
 
-    With TESS as a single group, its out-of-fold decision values come from a model that saw no TESS voice at all,
-    so the calibration also learns how sure the model may be on a corpus it never heard, not only on a new speaker.
+    With TESS (and each extra corpus of :data:`GROUP_BASE`) as a single group, its out-of-fold decision values come
+    from a model that saw no voice of that corpus at all, so the calibration also learns how sure the model may be on
+    a corpus it never heard, not only on a new speaker.
     """
     group = np.asarray(group, dtype=np.int64)
-    return np.where(np.isin(group, list(TESS_SPEAKERS.values())), TESS_GROUP, group)
+    out = np.where(np.isin(group, list(TESS_SPEAKERS.values())), TESS_GROUP, group)
+    for base in GROUP_BASE.values():
+        out = np.where((group >= base) & (group < base + 100), base, out)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Extra corpora (optional): tables cached by training/voice_corpora.py
+
+
+def corpus_dir(corpus: str) -> Path:
+    """Where a corpus's unpacked clips live: ``<cache dir>/corpora/<corpus>``."""
+    return settings.cache_dir() / "corpora" / corpus
+
+
+def extra_cache(corpus: str, rel: list[str], variant: str) -> Path:
+    """The feature table file of an extra corpus's chosen clips ``rel``."""
+    key = hashlib.sha256(("\n".join(rel) + FEATURE_VERSION + variant).encode()).hexdigest()[:16]
+    return settings.cache_dir() / f"{corpus}_{variant}_{key}.npz"
+
+
+def index_file(corpus: str) -> Path:
+    """The chosen clips of a corpus, one tab-separated ``path label speaker`` a line, written when unpacked."""
+    return corpus_dir(corpus) / "clips.tsv"
+
+
+def load_extra(corpus: str, variant: str = "trim") -> dict[str, np.ndarray] | None:
+    """A prepared extra corpus's feature table, or None when it was never prepared here (it is optional)."""
+    index = index_file(corpus)
+    if not index.exists():
+        return None
+    rel = [line.split("\t")[0] for line in index.read_text().splitlines() if line]
+    cache = extra_cache(corpus, rel, variant)
+    return dict(np.load(cache, allow_pickle=False)) if cache.exists() else None
+
+
+def mapped(corpus: str, labels: np.ndarray) -> np.ndarray:
+    """A corpus's own labels mapped onto the project's voice classes through :data:`LABEL_MAP`."""
+    table = LABEL_MAP[corpus]
+    return np.array([table[str(v)] for v in labels])
