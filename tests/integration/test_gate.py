@@ -19,6 +19,9 @@ from emotion.storage.versions import BASE, Registry
 from tests.conftest import DATA, need
 
 LABELS = np.array(FACE_LABELS)
+BASE_REFERENCE = 0.7186
+"""The default face model's accuracy on the gate's 700 reference faces (fer_cnn, the default since issue 25; the
+faces come from FER2013's training split, which fer_distilled scored 0.87 on)."""
 
 
 def paired(n: int, gained: int, lost: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,7 +93,7 @@ def test_arbitrary_labels_that_hurt_the_reference_faces_are_not_promoted(models,
     metrics, gate = out["metrics"], out["metrics"]["gate"]
     print(out["message"], gate)
     reference, held = gate["reference_faces"], gate["held_out_corrections"]
-    assert reference["other"] == pytest.approx(0.87, abs=0.005) and reference["candidate"] < reference["other"] - 0.15
+    assert reference["other"] == pytest.approx(BASE_REFERENCE, abs=0.005) and reference["candidate"] < reference["other"] - 0.15
     assert reference["worse"] and reference["lost"] > reference["gained"]
     assert held["n"] == out["data"]["held_out_items"] < MIN_HELD_OUT and not held["counts"]
     assert old_gate_promotes(metrics), "the scenario no longer reproduces the issue"
@@ -120,4 +123,4 @@ def test_a_better_candidate_is_still_promoted(models):
     assert gate["reference_faces"]["candidate"] > gate["reference_faces"]["other"] + 0.05
     assert gate["held_out_corrections"]["counts"] and not gate["held_out_corrections"]["worse"]
     shipped = gate["reference_faces_vs_shipped"]  # never a slow drift below the shipped model either
-    assert shipped["other"] == pytest.approx(0.87, abs=0.005) and not shipped["worse"]
+    assert shipped["other"] == pytest.approx(BASE_REFERENCE, abs=0.005) and not shipped["worse"]
