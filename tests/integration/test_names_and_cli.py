@@ -118,6 +118,7 @@ def test_page_shows_hostile_names_as_plain_text(at):  # noqa: F811
     options = at.selectbox(key="history_pick").options
     assert all(any(name in o for o in options) for name in HOSTILE.values())  # a selectbox shows plain text
     at.button(key="history_delete").click().run()
+    at.button(key="history_delete_confirm").click().run()  # Delete asks first (issue 26)
     (deleted,) = [s.value for s in at.success if s.value.startswith("Deleted")]
     assert bare(deleted.removeprefix("Deleted **").split("**")[0]) == ""
 
