@@ -402,7 +402,7 @@ def test_work_folders_of_a_killed_process_are_swept(tmp_path):
     proc = mp.get_context("spawn").Process(target=_copy_forever, args=(str(root),))
     proc.start()
     deadline = time.time() + 30
-    while not list(root.glob("emotion-upload-p*")) and time.time() < deadline:
+    while not list(root.glob("emotion-upload-p*/upload.mp4")) and time.time() < deadline:  # the copy has begun
         time.sleep(0.05)
     assert sweep(root) == 0  # its process runs: left alone
     proc.kill()
